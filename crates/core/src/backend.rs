@@ -1,0 +1,152 @@
+//! The central contract: [`CacheBackend`] stores bytes under string keys.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::capabilities::Capabilities;
+use crate::error::Result;
+use crate::health::HealthCheckResult;
+use crate::value::CacheValue;
+
+/// A shared, dynamically chosen backend.
+pub type SharedBackend = Arc<dyn CacheBackend>;
+
+/// A store of bytes under string keys. It knows nothing of types, tags or stampedes.
+///
+/// The trait is object safe (through [`async_trait`]), so backends are chosen at run time and
+/// held as [`SharedBackend`] (`Arc<dyn CacheBackend>`). Layers (namespace, timeout, metrics ...)
+/// are backends that wrap a backend.
+///
+/// # Semantics every backend follows
+///
+/// - A miss is `Ok(None)`, never an error.
+/// - `ttl: None` means the backend's default TTL, or no expiry if it has none.
+///   `ttl: Some(Duration::ZERO)` means the entry expires at once: the write removes the key.
+///   TTLs are rounded up to the backend's resolution, never down to zero.
+/// - Keys are validated with [`KeyRules`](crate::KeyRules); invalid ones are
+///   [`ErrorKind::KeyInvalid`](crate::ErrorKind::KeyInvalid).
+/// - Batch operations accept duplicate keys; `get_many` answers in the order asked.
+/// - `delete_pattern` takes a [glob](crate::glob) relative to the backend's namespace and
+///   returns how many keys it removed; where it cannot be done it returns
+///   [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported), never a silent 0.
+/// - `clear` removes this backend's namespace only, never other tenants' keys.
+///
+/// # Cancel safety
+///
+/// Dropping any returned future before it completes leaves the entry either written or not;
+/// never half-written, and never another key's value.
+#[async_trait]
+pub trait CacheBackend: Send + Sync + fmt::Debug + 'static {
+    /// A short name used in errors, metrics and logs (for example `"memory"`).
+    fn name(&self) -> &str;
+
+    /// What this backend can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Reads the bytes under `key`.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+
+    /// Writes `value` under `key`.
+    async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()>;
+
+    /// Removes `key`, returning whether it existed.
+    async fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Whether `key` holds a live entry.
+    async fn exists(&self, key: &str) -> Result<bool>;
+
+    /// Reads many keys at once, answering in the order asked.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>>;
+
+    /// Writes many entries at once with one TTL.
+    async fn set_many(&self, items: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()>;
+
+    /// Removes many keys at once, returning how many existed.
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64>;
+
+    /// Removes every key of this namespace matching `glob`, returning how many were removed.
+    async fn delete_pattern(&self, glob: &str) -> Result<u64>;
+
+    /// Removes every key of this namespace, and only those.
+    async fn clear(&self) -> Result<()>;
+
+    /// Checks the backend within `timeout`. Never fails: problems are reported in the result.
+    async fn health_check(&self, timeout: Duration) -> HealthCheckResult;
+
+    /// Reads the entry under `key`, with its decoded value where the backend keeps one.
+    ///
+    /// The default wraps [`get`](Self::get). In-process backends override it, and layers
+    /// forward it, so typed hits skip decoding.
+    async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {
+        Ok(self.get(key).await?.map(CacheValue::from_bytes))
+    }
+
+    /// Writes an entry, keeping its decoded value where the backend can.
+    ///
+    /// The default writes the bytes with [`set`](Self::set).
+    async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
+        self.set(key, value.into_bytes(), ttl).await
+    }
+}
+
+macro_rules! forward_backend {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<B: CacheBackend + ?Sized> CacheBackend for $ty {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+                (**self).get(key).await
+            }
+            async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
+                (**self).set(key, value, ttl).await
+            }
+            async fn delete(&self, key: &str) -> Result<bool> {
+                (**self).delete(key).await
+            }
+            async fn exists(&self, key: &str) -> Result<bool> {
+                (**self).exists(key).await
+            }
+            async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+                (**self).get_many(keys).await
+            }
+            async fn set_many(&self, items: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
+                (**self).set_many(items, ttl).await
+            }
+            async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+                (**self).delete_many(keys).await
+            }
+            async fn delete_pattern(&self, glob: &str) -> Result<u64> {
+                (**self).delete_pattern(glob).await
+            }
+            async fn clear(&self) -> Result<()> {
+                (**self).clear().await
+            }
+            async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
+                (**self).health_check(timeout).await
+            }
+            async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {
+                (**self).get_entry(key).await
+            }
+            async fn set_entry(
+                &self,
+                key: &str,
+                value: CacheValue,
+                ttl: Option<Duration>,
+            ) -> Result<()> {
+                (**self).set_entry(key, value, ttl).await
+            }
+        }
+    };
+}
+
+forward_backend!(Arc<B>);
+forward_backend!(Box<B>);

@@ -1,0 +1,45 @@
+//! Contracts of lexicache: the [`CacheBackend`] trait, [`Error`], [`Capabilities`], health,
+//! metrics, events, the [`Serializer`] trait and the key rules.
+//!
+//! Backends (`lexicache-memory`, `lexicache-redis`, ...) implement [`CacheBackend`]; layers and
+//! the typed `CacheService` build on it. Applications usually depend on the `lexicache` umbrella
+//! crate instead of this one.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use lexicache_core::{CacheBackend, Error, ErrorKind, KeyRules, SharedBackend};
+//!
+//! // Keys are checked in one place, so every backend rejects the same keys the same way.
+//! let err: Error = KeyRules::new().validate("").unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::KeyInvalid);
+//!
+//! // Backends are chosen at run time and shared as trait objects.
+//! fn describe(backend: &SharedBackend) -> String {
+//!     format!("{} (clear: {})", backend.name(), backend.capabilities().clear)
+//! }
+//! # let _ = describe;
+//! ```
+#![deny(missing_docs)]
+
+mod backend;
+mod capabilities;
+mod error;
+pub mod events;
+pub mod glob;
+mod health;
+pub mod key;
+pub mod metrics;
+mod serializer;
+mod value;
+
+pub use async_trait::async_trait;
+pub use backend::{CacheBackend, SharedBackend};
+pub use bytes::Bytes;
+pub use capabilities::Capabilities;
+pub use error::{BoxError, Error, ErrorKind, Operation, Result};
+pub use events::{CacheEvent, EventBus, EvictionCause};
+pub use health::{HealthCheckResult, HealthStatus};
+pub use key::{key_hash, KeyRules, DEFAULT_MAX_KEY_LEN};
+pub use metrics::{CacheMetrics, MetricsSnapshot, Outcome};
+pub use serializer::{Json, Serializer};
+pub use value::{CacheValue, Object};
