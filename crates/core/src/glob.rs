@@ -34,9 +34,38 @@ pub fn escape(literal: &str) -> String {
 /// A malformed class (an unclosed `[`) matches the `[` literally, as Redis does.
 #[must_use]
 pub fn matches(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    match_from(&p, &t)
+    Pattern::new(pattern).matches(text)
+}
+
+/// A glob parsed once, to match many keys.
+///
+/// ```
+/// use lexicache_core::glob::Pattern;
+///
+/// let p = Pattern::new("user:[0-9]*");
+/// assert!(p.matches("user:42"));
+/// assert!(!p.matches("session:42"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    chars: Vec<char>,
+}
+
+impl Pattern {
+    /// Parses `pattern`. Every string is a valid pattern.
+    #[must_use]
+    pub fn new(pattern: &str) -> Self {
+        Self {
+            chars: pattern.chars().collect(),
+        }
+    }
+
+    /// Whether `text` matches this pattern as a whole.
+    #[must_use]
+    pub fn matches(&self, text: &str) -> bool {
+        let t: Vec<char> = text.chars().collect();
+        match_from(&self.chars, &t)
+    }
 }
 
 /// Whether the glob contains no metacharacter, so it can only match one literal key.
