@@ -17,7 +17,7 @@ pub type SharedBackend = Arc<dyn CacheBackend>;
 
 /// A store of bytes under string keys. It knows nothing of types, tags or stampedes.
 ///
-/// The trait is object safe (through [`async_trait`]), so backends are chosen at run time and
+/// The trait is object safe (through [`async_trait`](mod@async_trait)), so backends are chosen at run time and
 /// held as [`SharedBackend`] (`Arc<dyn CacheBackend>`). Layers (namespace, timeout, metrics ...)
 /// are backends that wrap a backend.
 ///
