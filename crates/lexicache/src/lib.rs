@@ -1,1 +1,78 @@
-//! placeholder
+//! Async caching for Rust: one typed API over an in-process cache, Redis and Memcached, with
+//! single-flight loads, graceful degradation, layers, metrics, health and events.
+//!
+//! This is the umbrella crate: it re-exports the contracts of `lexicache-core`, the typed
+//! [`CacheService`] of `lexicache-service` and, behind features, the backends. Depend on it
+//! rather than on the individual crates.
+//!
+//! ```
+//! # #[tokio::main] async fn main() -> lexicache::Result<()> {
+//! // Cargo.toml: lexicache = "0.1", tokio = { version = "1", features = ["full"] },
+//! //             serde = { version = "1", features = ["derive"] }
+//! use std::time::Duration;
+//! use lexicache::prelude::*;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+//! struct User { id: u64, name: String }
+//!
+//! // The embedded moka backend, with every key under "app:".
+//! let cache = CacheService::memory().namespace("app:").build();
+//!
+//! let alice = User { id: 42, name: "Alice".into() };
+//! cache.set("user:42", &alice, Some(Duration::from_secs(300))).await;
+//! let hit: Option<User> = cache.get("user:42").await;
+//! assert_eq!(hit, Some(alice));
+//!
+//! // Concurrent callers of a cold key share one loader run; the result is cached.
+//! let report: String = cache
+//!     .get_or_set("report:today", Some(Duration::from_secs(60)), || async {
+//!         Ok::<_, std::io::Error>("42 active users".to_owned())
+//!     })
+//!     .await?;
+//! assert_eq!(report, "42 active users");
+//! assert_eq!(cache.metrics().hits, 1);
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `memory` | yes | [`MemoryBackend`] (moka, in-process) and [`CacheService::memory`] |
+//! | `full` | no | every backend and feature; today the same as `memory` |
+//!
+//! Redis, Memcached, further serializers, locks, tags, memoization, configuration and the
+//! semantic cache are planned and will arrive as features of this crate.
+//!
+//! # Where things are
+//!
+//! - [`CacheBackend`] is the contract every backend implements: bytes under string keys.
+//! - [`layers`] wrap a backend in a backend: namespace, timeout, metrics, events.
+//! - [`single_flight`] coalesces concurrent loads of one key; `get_or_set` is built on it.
+//! - [`CacheService`] is the typed facade on top: serializer, `get_or_set`, degradation.
+//! - [`metrics`], [`events`], [`glob`] and [`key`] are the shared building blocks.
+#![deny(missing_docs)]
+
+pub use lexicache_core::*;
+pub use lexicache_service::{layers, single_flight, CacheService, CacheServiceBuilder};
+
+#[cfg(feature = "memory")]
+pub use lexicache_memory::{MemoryBackend, MemoryBackendBuilder};
+
+/// The in-process backend on moka (feature `memory`): the whole `lexicache-memory` crate.
+#[cfg(feature = "memory")]
+pub mod memory {
+    pub use lexicache_memory::*;
+}
+
+/// The names most programs need: `use lexicache::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        CacheBackend, CacheService, CacheServiceBuilder, Error, ErrorKind, Json, Result,
+        Serializer, SharedBackend,
+    };
+
+    #[cfg(feature = "memory")]
+    pub use crate::MemoryBackend;
+}
