@@ -83,6 +83,9 @@ impl MemoryBackend {
 
     /// Another namespace over the same store: its keys are prefixed with `prefix` (instead of
     /// this backend's prefix), and its `clear` and `delete_pattern` touch only them.
+    ///
+    /// End the prefix with a separator such as `:`: namespaces are plain prefixes, so
+    /// `tenant1` would otherwise also cover `tenant10`'s keys.
     #[must_use]
     pub fn with_prefix(&self, prefix: impl Into<String>) -> Self {
         Self::from_parts(self.shared.clone(), prefix.into())

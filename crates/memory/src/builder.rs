@@ -69,6 +69,9 @@ impl MemoryBackendBuilder {
 
     /// A prefix put before every key, so namespaces sharing a store never see each other's
     /// keys. Default: none.
+    ///
+    /// End it with a separator such as `:`. Namespaces are plain prefixes, so with `tenant1`
+    /// and `tenant10` on one store, `tenant1`'s `clear` would also reach `tenant10`'s keys.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self

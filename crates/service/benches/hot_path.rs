@@ -1,1 +1,196 @@
-fn main() {}
+//! Hot-path hits: `CacheService` over memory against raw moka, side by side in one group.
+//!
+//! Every row reads the same typed value (a small user record) from 10 000 warm keys, in turn,
+//! on a current-thread tokio runtime. Run with
+//! `cargo bench -p lexicache-service --bench hot_path -- --warm-up-time 1 --measurement-time 3`;
+//! docs/benchmarks.md holds the figures and what they mean.
+
+use std::cell::Cell;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use lexicache_core::{
+    async_trait, Bytes, CacheBackend, CacheValue, Capabilities, HealthCheckResult, Result,
+};
+use lexicache_memory::MemoryBackend;
+use lexicache_service::CacheService;
+use serde::{Deserialize, Serialize};
+
+const KEYS: usize = 10_000;
+
+/// About the size of a user record a web service caches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct User {
+    id: u64,
+    name: String,
+    email: String,
+    active: bool,
+    roles: Vec<String>,
+}
+
+fn user(id: u64) -> User {
+    User {
+        id,
+        name: format!("user {id}"),
+        email: format!("user{id}@example.com"),
+        active: id % 2 == 0,
+        roles: vec!["reader".into(), "writer".into()],
+    }
+}
+
+/// Forwards to memory but keeps no decoded objects, as a remote backend would: every typed hit
+/// decodes the JSON bytes.
+#[derive(Debug)]
+struct BytesOnly(MemoryBackend);
+
+#[async_trait]
+impl CacheBackend for BytesOnly {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = self.0.capabilities();
+        caps.in_process = false;
+        caps
+    }
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.0.get(key).await
+    }
+    async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
+        self.0.set(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.0.delete(key).await
+    }
+    async fn exists(&self, key: &str) -> Result<bool> {
+        self.0.exists(key).await
+    }
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        self.0.get_many(keys).await
+    }
+    async fn set_many(&self, items: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
+        self.0.set_many(items, ttl).await
+    }
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        self.0.delete_many(keys).await
+    }
+    async fn delete_pattern(&self, glob: &str) -> Result<u64> {
+        self.0.delete_pattern(glob).await
+    }
+    async fn clear(&self) -> Result<()> {
+        self.0.clear().await
+    }
+    async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
+        self.0.health_check(timeout).await
+    }
+    // One boxed future per call, like `get_entry` on memory itself, so the rows differ by the
+    // decode only.
+    async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {
+        Ok(self.0.get(key).await?.map(CacheValue::from_bytes))
+    }
+}
+
+/// The next key index, cycling through all keys.
+fn next(i: &Cell<usize>) -> usize {
+    let n = i.get();
+    i.set(if n + 1 == KEYS { 0 } else { n + 1 });
+    n
+}
+
+fn hot_path(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("user:{i}")).collect();
+    let users: Vec<User> = (0..KEYS as u64).map(user).collect();
+
+    let moka: moka::future::Cache<String, Arc<User>> = moka::future::Cache::new(100_000);
+    let moka_sync: moka::sync::Cache<String, Arc<User>> = moka::sync::Cache::new(100_000);
+    let memory = MemoryBackend::new();
+    let service = CacheService::builder(memory.clone()).build();
+    let unmetered = CacheService::builder(memory.clone()).metrics(false).build();
+    let bytes = CacheService::builder(BytesOnly(MemoryBackend::new())).build();
+    let bytes_unmetered = CacheService::builder(BytesOnly(MemoryBackend::new()))
+        .metrics(false)
+        .build();
+    rt.block_on(async {
+        for (k, u) in keys.iter().zip(&users) {
+            moka.insert(k.clone(), Arc::new(u.clone())).await;
+            moka_sync.insert(k.clone(), Arc::new(u.clone()));
+            assert!(service.set(k, u, None).await);
+            assert!(bytes.set(k, u, None).await);
+            assert!(bytes_unmetered.set(k, u, None).await);
+        }
+        assert_eq!(service.get::<User>("user:7").await, Some(user(7)));
+        assert_eq!(bytes.get::<User>("user:7").await, Some(user(7)));
+    });
+    let shared: lexicache_core::SharedBackend = Arc::new(memory.clone());
+
+    let mut group = c.benchmark_group("hot_path");
+    group.throughput(Throughput::Elements(1));
+    let i = Cell::new(0);
+
+    group.bench_function("a_raw_moka_future_get", |b| {
+        b.to_async(&rt).iter(|| {
+            let k = &keys[next(&i)];
+            let moka = &moka;
+            async move { black_box(moka.get(k.as_str()).await) }
+        });
+    });
+    group.bench_function("b_service_get_arc", |b| {
+        b.to_async(&rt).iter(|| {
+            let k = &keys[next(&i)];
+            let service = &service;
+            async move { black_box(service.get_arc::<User>(k).await) }
+        });
+    });
+    group.bench_function("c_service_get_clone", |b| {
+        b.to_async(&rt).iter(|| {
+            let k = &keys[next(&i)];
+            let service = &service;
+            async move { black_box(service.get::<User>(k).await) }
+        });
+    });
+    group.bench_function("d_bytes_decode_json", |b| {
+        b.to_async(&rt).iter(|| {
+            let k = &keys[next(&i)];
+            let bytes = &bytes;
+            async move { black_box(bytes.get::<User>(k).await) }
+        });
+    });
+    group.bench_function("e_bytes_decode_json_no_metrics", |b| {
+        b.to_async(&rt).iter(|| {
+            let k = &keys[next(&i)];
+            let bytes = &bytes_unmetered;
+            async move { black_box(bytes.get::<User>(k).await) }
+        });
+    });
+    group.bench_function("f_service_get_arc_no_metrics", |b| {
+        b.to_async(&rt).iter(|| {
+            let k = &keys[next(&i)];
+            let service = &unmetered;
+            async move { black_box(service.get_arc::<User>(k).await) }
+        });
+    });
+    group.bench_function("g_memory_get_entry_dyn", |b| {
+        b.to_async(&rt).iter(|| {
+            let k = &keys[next(&i)];
+            let shared = &shared;
+            async move { black_box((**shared).get_entry(k).await) }
+        });
+    });
+    group.bench_function("h_raw_moka_sync_get", |b| {
+        b.to_async(&rt).iter(|| {
+            let k = &keys[next(&i)];
+            let moka = &moka_sync;
+            async move { black_box(moka.get(k.as_str())) }
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hot_path);
+criterion_main!(benches);
