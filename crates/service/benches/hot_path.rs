@@ -5,6 +5,9 @@
 //! `cargo bench -p lexicache-service --bench hot_path -- --warm-up-time 1 --measurement-time 3`;
 //! docs/benchmarks.md holds the figures and what they mean.
 
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::Arc;

@@ -1,0 +1,188 @@
+//! [`CacheServiceBuilder`]: assembles a layer stack over a backend and wraps it in a
+//! [`CacheService`].
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lexicache_core::{
+    CacheBackend, CacheMetrics, EventBus, Json, KeyRules, Serializer, SharedBackend,
+};
+
+use crate::layers::{DynBackend, Evented, Metered, Namespaced, Timeout};
+use crate::service::CacheService;
+
+/// Builds a [`CacheService`]: the serializer, the layers, and the key rules.
+///
+/// Layers are stacked in a fixed order, from the outermost (first to see a call) to the
+/// innermost: namespace → timeout → metrics → events → backend (a circuit breaker will sit
+/// between timeout and metrics). So metrics and events see full, namespaced keys and describe
+/// what the backend did; a call cut off by the timeout is counted as an error by the timeout
+/// layer into the same metrics. See [`layers`](crate::layers).
+///
+/// ```
+/// use std::time::Duration;
+/// use lexicache_core::EventBus;
+/// use lexicache_service::CacheService;
+///
+/// let bus = EventBus::new();
+/// let cache = CacheService::memory()
+///     .name("sessions")
+///     .namespace("app:sessions:")
+///     .timeout(Duration::from_millis(100))
+///     .events(bus)
+///     .build();
+/// assert_eq!(cache.name(), "sessions");
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct CacheServiceBuilder<S = Json> {
+    backend: SharedBackend,
+    serializer: S,
+    name: Option<String>,
+    namespace: Option<String>,
+    timeout: Option<Duration>,
+    metrics: bool,
+    events: Option<EventBus>,
+    key_rules: Option<KeyRules>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for CacheServiceBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheServiceBuilder")
+            .field("backend", &self.backend.name())
+            .field("serializer", &self.serializer)
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .field("timeout", &self.timeout)
+            .field("metrics", &self.metrics)
+            .field("events", &self.events.is_some())
+            .field("key_rules", &self.key_rules)
+            .finish()
+    }
+}
+
+impl CacheServiceBuilder<Json> {
+    pub(crate) fn new<B: CacheBackend>(backend: B) -> Self {
+        Self {
+            backend: into_shared(backend),
+            serializer: Json,
+            name: None,
+            namespace: None,
+            timeout: None,
+            metrics: true,
+            events: None,
+            key_rules: None,
+        }
+    }
+}
+
+impl<S: Serializer> CacheServiceBuilder<S> {
+    /// Uses `serializer` for values instead of JSON.
+    pub fn serializer<S2: Serializer>(self, serializer: S2) -> CacheServiceBuilder<S2> {
+        CacheServiceBuilder {
+            backend: self.backend,
+            serializer,
+            name: self.name,
+            namespace: self.namespace,
+            timeout: self.timeout,
+            metrics: self.metrics,
+            events: self.events,
+            key_rules: self.key_rules,
+        }
+    }
+
+    /// The label of this service in metrics, logs and errors; the backend's name by default.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Prefixes every key with `prefix`, used literally (so include a separator, as in
+    /// `"tenant-a:"`). Adds the [`Namespaced`] layer.
+    pub fn namespace(mut self, prefix: impl Into<String>) -> Self {
+        self.namespace = Some(prefix.into());
+        self
+    }
+
+    /// Bounds every backend call by `timeout`. Adds the [`Timeout`] layer, which needs a tokio
+    /// runtime with the time driver.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Counts outcomes and latency with the [`Metered`] layer (on by default).
+    ///
+    /// Without it, [`CacheService::metrics`] only counts the service's own errors (invalid
+    /// keys, values that do not decode).
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.metrics = enabled;
+        self
+    }
+
+    /// Emits hit, miss and error events onto `bus` with the [`Evented`] layer.
+    pub fn events(mut self, bus: EventBus) -> Self {
+        self.events = Some(bus);
+        self
+    }
+
+    /// The rules keys must satisfy before any backend call. By default the standard rules, with
+    /// the maximum length the stack accepts.
+    pub fn key_rules(mut self, rules: KeyRules) -> Self {
+        self.key_rules = Some(rules);
+        self
+    }
+
+    /// Stacks the layers and builds the service.
+    pub fn build(self) -> CacheService<S> {
+        let name = self.name.unwrap_or_else(|| self.backend.name().to_owned());
+        let metrics = Arc::new(CacheMetrics::new(name.clone()));
+
+        // Built from the innermost layer outwards, so calls meet them in the documented order.
+        let mut stack = self.backend;
+        if let Some(bus) = &self.events {
+            stack = Arc::new(Evented::new(DynBackend::new(stack), bus.clone()));
+        }
+        if self.metrics {
+            stack = Arc::new(Metered::new(DynBackend::new(stack), metrics.clone()));
+        }
+        if let Some(timeout) = self.timeout {
+            stack = Arc::new(
+                Timeout::new(DynBackend::new(stack), timeout).with_metrics(metrics.clone()),
+            );
+        }
+        if let Some(prefix) = self.namespace {
+            stack = Arc::new(Namespaced::new(DynBackend::new(stack), prefix));
+        }
+
+        let caps = stack.capabilities();
+        let key_rules = self
+            .key_rules
+            .unwrap_or_else(|| KeyRules::new().max_len(caps.max_key_len));
+        CacheService::from_parts(crate::service::Parts {
+            backend: stack,
+            serializer: self.serializer,
+            name,
+            metrics,
+            events: self.events,
+            key_rules,
+            caps,
+        })
+    }
+}
+
+/// Shares `backend`, without wrapping it a second time when it is already a [`SharedBackend`]
+/// (which would add a boxed future to every call).
+fn into_shared<B: CacheBackend>(backend: B) -> SharedBackend {
+    let mut slot = Some(backend);
+    if let Some(shared) = (&mut slot as &mut dyn Any).downcast_mut::<Option<SharedBackend>>() {
+        if let Some(shared) = shared.take() {
+            return shared;
+        }
+    }
+    match slot {
+        Some(backend) => Arc::new(backend),
+        None => unreachable!("the slot is emptied only when it held a SharedBackend"),
+    }
+}

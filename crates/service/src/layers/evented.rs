@@ -1,0 +1,169 @@
+//! [`Evented`]: emits hit, miss and error events onto an [`EventBus`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lexicache_core::{
+    async_trait, Bytes, CacheBackend, CacheEvent, CacheValue, Capabilities, Error, EventBus,
+    HealthCheckResult, Operation, Result,
+};
+
+/// Emits [`CacheEvent::Hit`], [`CacheEvent::Miss`] and [`CacheEvent::Error`] onto an
+/// [`EventBus`].
+///
+/// Reads (`get`, `get_entry`, `get_many`) emit a hit or miss per key; every failed call emits an
+/// error event with its operation and kind. Events are built only while someone subscribes, so
+/// an unobserved bus costs one atomic load per call. Keys in events are the keys this layer
+/// sees (with the namespace prefix when [`Namespaced`](super::Namespaced) sits above it);
+/// values never appear.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> lexicache_core::Result<()> {
+/// use lexicache_core::{CacheBackend, CacheEvent, EventBus};
+/// use lexicache_memory::MemoryBackend;
+/// use lexicache_service::layers::Evented;
+///
+/// let bus = EventBus::new();
+/// let mut events = bus.subscribe();
+/// let cache = Evented::new(MemoryBackend::new(), bus);
+/// assert_eq!(cache.get("absent").await?, None);
+/// assert!(matches!(events.recv().await, Ok(CacheEvent::Miss { .. })));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Evented<B> {
+    inner: B,
+    bus: EventBus,
+    name: Arc<str>,
+}
+
+impl<B: CacheBackend> Evented<B> {
+    /// Wraps `inner`, emitting onto `bus`.
+    pub fn new(inner: B, bus: EventBus) -> Self {
+        let name = Arc::from(inner.name());
+        Self { inner, bus, name }
+    }
+
+    /// The bus events go to.
+    #[must_use]
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// The wrapped backend.
+    #[must_use]
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    fn read(&self, key: &str, found: bool) {
+        self.bus.emit_with(|| {
+            let backend = self.name.clone();
+            let key = Arc::from(key);
+            if found {
+                CacheEvent::Hit { backend, key }
+            } else {
+                CacheEvent::Miss { backend, key }
+            }
+        });
+    }
+
+    fn error(&self, op: Operation, err: &Error) {
+        self.bus.emit_with(|| CacheEvent::Error {
+            backend: self.name.clone(),
+            operation: err.operation().unwrap_or(op),
+            kind: err.kind(),
+        });
+    }
+
+    /// Emits an error event if `result` failed, and hands it back.
+    fn observe<T>(&self, op: Operation, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            self.error(op, e);
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl<B: CacheBackend> CacheBackend for Evented<B> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let result = self.inner.get(key).await;
+        if let Ok(found) = &result {
+            self.read(key, found.is_some());
+        }
+        self.observe(Operation::Get, result)
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
+        let result = self.inner.set(key, value, ttl).await;
+        self.observe(Operation::Set, result)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let result = self.inner.delete(key).await;
+        self.observe(Operation::Delete, result)
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        let result = self.inner.exists(key).await;
+        self.observe(Operation::Exists, result)
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let result = self.inner.get_many(keys).await;
+        if let Ok(values) = &result {
+            if self.bus.has_subscribers() {
+                for (key, value) in keys.iter().zip(values) {
+                    self.read(key, value.is_some());
+                }
+            }
+        }
+        self.observe(Operation::GetMany, result)
+    }
+
+    async fn set_many(&self, items: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
+        let result = self.inner.set_many(items, ttl).await;
+        self.observe(Operation::SetMany, result)
+    }
+
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let result = self.inner.delete_many(keys).await;
+        self.observe(Operation::DeleteMany, result)
+    }
+
+    async fn delete_pattern(&self, glob: &str) -> Result<u64> {
+        let result = self.inner.delete_pattern(glob).await;
+        self.observe(Operation::DeletePattern, result)
+    }
+
+    async fn clear(&self) -> Result<()> {
+        let result = self.inner.clear().await;
+        self.observe(Operation::Clear, result)
+    }
+
+    async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
+        self.inner.health_check(timeout).await
+    }
+
+    async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {
+        let result = self.inner.get_entry(key).await;
+        if let Ok(found) = &result {
+            self.read(key, found.is_some());
+        }
+        self.observe(Operation::Get, result)
+    }
+
+    async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
+        let result = self.inner.set_entry(key, value, ttl).await;
+        self.observe(Operation::Set, result)
+    }
+}

@@ -1,0 +1,34 @@
+//! Layers: backends that wrap a backend to add one cross-cutting behaviour each.
+//!
+//! Every layer implements [`CacheBackend`](lexicache_core::CacheBackend) for any inner backend
+//! and forwards every method, including `get_entry` and `set_entry`, so the decoded objects that
+//! in-process backends keep survive the whole stack.
+//!
+//! # Order
+//!
+//! [`CacheServiceBuilder`](crate::CacheServiceBuilder) stacks them in this order, from the
+//! outermost (the first to see a call) to the innermost (the last before the backend):
+//!
+//! 1. [`Namespaced`]: prefixes keys, so everything below sees full keys and a tenant's glob
+//!    cannot leave its namespace;
+//! 2. [`Timeout`]: bounds each call, so a hung backend costs at most the deadline;
+//! 3. (a circuit breaker will sit here, so a timed-out call counts as a failure and an open
+//!    circuit is not timed);
+//! 4. [`Metered`]: counts outcomes and latency of the calls that reach the backend;
+//! 5. [`Evented`]: emits hit, miss and error events;
+//! 6. the backend.
+//!
+//! [`DynBackend`] lets a layer wrap a [`SharedBackend`](lexicache_core::SharedBackend) without
+//! paying for a second boxed future on every call.
+
+mod dyn_backend;
+mod evented;
+mod metered;
+mod namespaced;
+mod timeout;
+
+pub use dyn_backend::DynBackend;
+pub use evented::Evented;
+pub use metered::Metered;
+pub use namespaced::Namespaced;
+pub use timeout::Timeout;

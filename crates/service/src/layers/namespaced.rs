@@ -1,0 +1,249 @@
+//! [`Namespaced`]: prefixes every key, so tenants and applications never see each other's keys.
+
+use std::time::Duration;
+
+use lexicache_core::{
+    async_trait, glob, Bytes, CacheBackend, CacheValue, Capabilities, Error, HealthCheckResult,
+    KeyRules, Operation, Result,
+};
+
+/// Full keys up to this many bytes are built on the stack instead of the heap.
+const INLINE_KEY: usize = 128;
+
+/// Prefixes every key with a namespace, so tenants and applications never see each other's keys.
+///
+/// The prefix is used literally: `"tenant-a:"` turns `user:1` into `tenant-a:user:1`. User keys
+/// are checked with [`KeyRules`] whose maximum is the inner backend's minus the prefix, and the
+/// inner backend checks the full key. Globs given to
+/// [`delete_pattern`](CacheBackend::delete_pattern) are joined to the
+/// [escaped](lexicache_core::glob::escape) prefix, so a tenant's pattern (even `*`) can only
+/// match keys of its own namespace; [`clear`](CacheBackend::clear) deletes `prefix*` the same
+/// way, and is [`Unsupported`](lexicache_core::ErrorKind::Unsupported) when the inner backend
+/// cannot delete by pattern.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> lexicache_core::Result<()> {
+/// use lexicache_core::{Bytes, CacheBackend};
+/// use lexicache_memory::MemoryBackend;
+/// use lexicache_service::layers::Namespaced;
+///
+/// let store = MemoryBackend::new();
+/// let a = Namespaced::new(store.clone(), "tenant-a:");
+/// let b = Namespaced::new(store.clone(), "tenant-b:");
+/// a.set("user:1", Bytes::from_static(b"alice"), None).await?;
+/// b.set("user:1", Bytes::from_static(b"bob"), None).await?;
+/// assert_eq!(b.delete_pattern("*").await?, 1);
+/// assert_eq!(a.get("user:1").await?.as_deref(), Some(&b"alice"[..]));
+/// assert_eq!(store.get("tenant-a:user:1").await?.as_deref(), Some(&b"alice"[..]));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Namespaced<B> {
+    inner: B,
+    prefix: String,
+    /// The prefix with glob metacharacters escaped, ready to join to a user's pattern.
+    glob_prefix: String,
+    rules: KeyRules,
+}
+
+impl<B: CacheBackend> Namespaced<B> {
+    /// Wraps `inner`, prefixing every key with `prefix`.
+    pub fn new(inner: B, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        let max = inner
+            .capabilities()
+            .max_key_len
+            .saturating_sub(prefix.len());
+        Self {
+            glob_prefix: glob::escape(&prefix),
+            rules: KeyRules::new().max_len(max),
+            prefix,
+            inner,
+        }
+    }
+
+    /// The prefix.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The wrapped backend.
+    #[must_use]
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    fn check(&self, key: &str, op: Operation) -> Result<()> {
+        self.rules.validate(key).map_err(|e| self.key_error(e, op))
+    }
+
+    fn key_error(&self, err: Error, op: Operation) -> Error {
+        err.with_backend(self.inner.name().to_owned())
+            .with_operation(op)
+    }
+
+    fn full(&self, key: &str, op: Operation) -> Result<FullKey> {
+        self.check(key, op)?;
+        Ok(FullKey::new(&self.prefix, key))
+    }
+
+    fn full_all<'a>(
+        &self,
+        keys: impl Iterator<Item = &'a str>,
+        op: Operation,
+    ) -> Result<Vec<String>> {
+        keys.map(|k| {
+            self.check(k, op)?;
+            let mut full = String::with_capacity(self.prefix.len() + k.len());
+            full.push_str(&self.prefix);
+            full.push_str(k);
+            Ok(full)
+        })
+        .collect()
+    }
+}
+
+#[async_trait]
+impl<B: CacheBackend> CacheBackend for Namespaced<B> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = self.inner.capabilities();
+        caps.max_key_len = caps.max_key_len.saturating_sub(self.prefix.len());
+        // `clear` is a pattern delete of the prefix, so it works exactly when patterns do.
+        caps.clear = caps.pattern_delete;
+        caps
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let full = self.full(key, Operation::Get)?;
+        self.inner.get(full.as_str()).await
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
+        let full = self.full(key, Operation::Set)?;
+        self.inner.set(full.as_str(), value, ttl).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let full = self.full(key, Operation::Delete)?;
+        self.inner.delete(full.as_str()).await
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        let full = self.full(key, Operation::Exists)?;
+        self.inner.exists(full.as_str()).await
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let full = self.full_all(keys.iter().copied(), Operation::GetMany)?;
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        self.inner.get_many(&refs).await
+    }
+
+    async fn set_many(&self, items: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
+        let full = self.full_all(items.iter().map(|(k, _)| *k), Operation::SetMany)?;
+        let prefixed: Vec<(&str, Bytes)> = full
+            .iter()
+            .zip(items)
+            .map(|(k, (_, v))| (k.as_str(), v.clone()))
+            .collect();
+        self.inner.set_many(&prefixed, ttl).await
+    }
+
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let full = self.full_all(keys.iter().copied(), Operation::DeleteMany)?;
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        self.inner.delete_many(&refs).await
+    }
+
+    async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
+        let scoped = format!("{}{pattern}", self.glob_prefix);
+        self.inner.delete_pattern(&scoped).await
+    }
+
+    async fn clear(&self) -> Result<()> {
+        if !self.inner.capabilities().pattern_delete {
+            return Err(
+                Error::unsupported(self.inner.name().to_owned(), Operation::Clear).with_message(
+                    "clearing a namespace needs a backend that can delete by pattern",
+                ),
+            );
+        }
+        let scoped = format!("{}*", self.glob_prefix);
+        self.inner.delete_pattern(&scoped).await.map(|_| ())
+    }
+
+    async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
+        self.inner.health_check(timeout).await
+    }
+
+    async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {
+        let full = self.full(key, Operation::Get)?;
+        self.inner.get_entry(full.as_str()).await
+    }
+
+    async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
+        let full = self.full(key, Operation::Set)?;
+        self.inner.set_entry(full.as_str(), value, ttl).await
+    }
+}
+
+/// A prefixed key, on the stack when it is short: most namespaced calls then allocate nothing
+/// beyond the boxed future they already need.
+enum FullKey {
+    Inline { buf: [u8; INLINE_KEY], len: usize },
+    Heap(String),
+}
+
+impl FullKey {
+    fn new(prefix: &str, key: &str) -> Self {
+        let len = prefix.len() + key.len();
+        if len > INLINE_KEY {
+            let mut full = String::with_capacity(len);
+            full.push_str(prefix);
+            full.push_str(key);
+            return Self::Heap(full);
+        }
+        let mut buf = [0u8; INLINE_KEY];
+        buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
+        buf[prefix.len()..len].copy_from_slice(key.as_bytes());
+        Self::Inline { buf, len }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Two `str`s joined end to end are valid UTF-8, so the check cannot fail; it is a
+            // few nanoseconds on a short key, cheaper than an allocation.
+            Self::Inline { buf, len } => match std::str::from_utf8(&buf[..*len]) {
+                Ok(s) => s,
+                Err(_) => unreachable!("two str slices joined are valid UTF-8"),
+            },
+            Self::Heap(s) => s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FullKey;
+
+    #[test]
+    fn short_full_keys_are_inline_and_long_ones_on_the_heap() {
+        let short = FullKey::new("ns:", "user:1");
+        assert!(matches!(short, FullKey::Inline { .. }));
+        assert_eq!(short.as_str(), "ns:user:1");
+        let long_key = "k".repeat(200);
+        let long = FullKey::new("ns:", &long_key);
+        assert!(matches!(long, FullKey::Heap(_)));
+        assert_eq!(long.as_str(), format!("ns:{long_key}"));
+    }
+
+    #[test]
+    fn multibyte_keys_join_intact() {
+        assert_eq!(FullKey::new("é:", "日本").as_str(), "é:日本");
+    }
+}

@@ -1,0 +1,156 @@
+//! [`Timeout`]: bounds every call, so a hung backend costs at most the deadline.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lexicache_core::{
+    async_trait, Bytes, CacheBackend, CacheMetrics, CacheValue, Capabilities, Error, ErrorKind,
+    HealthCheckResult, Operation, Outcome, Result,
+};
+
+/// Bounds every call to the inner backend by a deadline.
+///
+/// A call that does not finish in time is dropped and returns a retryable
+/// [`ErrorKind::Timeout`] naming the operation. Backends are cancel safe (see
+/// [`CacheBackend`]), so a dropped write is either done or not, never half done. Layers below
+/// never see the dropped call finish, so with [`with_metrics`](Self::with_metrics) this layer
+/// counts each timeout as an error itself. `health_check`
+/// is bounded by the timeout the caller passes to it, and reports unhealthy when that passes.
+///
+/// It needs a tokio runtime with the time driver enabled.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> lexicache_core::Result<()> {
+/// use std::time::Duration;
+/// use lexicache_core::{Bytes, CacheBackend};
+/// use lexicache_memory::MemoryBackend;
+/// use lexicache_service::layers::Timeout;
+///
+/// let cache = Timeout::new(MemoryBackend::new(), Duration::from_millis(50));
+/// cache.set("k", Bytes::from_static(b"v"), None).await?;
+/// assert!(cache.exists("k").await?);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Timeout<B> {
+    inner: B,
+    timeout: Duration,
+    metrics: Option<Arc<CacheMetrics>>,
+}
+
+impl<B: CacheBackend> Timeout<B> {
+    /// Wraps `inner`, bounding each call by `timeout`.
+    pub fn new(inner: B, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            metrics: None,
+        }
+    }
+
+    /// Counts every timed-out call as an error of its operation in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<CacheMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The deadline of each call.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The wrapped backend.
+    #[must_use]
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    async fn bound<T>(&self, op: Operation, call: impl Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result,
+            Err(_) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.count(op, Outcome::Error, 1);
+                }
+                Err(Error::new(ErrorKind::Timeout, self.inner.name().to_owned())
+                    .with_operation(op)
+                    .with_message(format!("no reply within {:?}", self.timeout)))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<B: CacheBackend> CacheBackend for Timeout<B> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.bound(Operation::Get, self.inner.get(key)).await
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
+        self.bound(Operation::Set, self.inner.set(key, value, ttl))
+            .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.bound(Operation::Delete, self.inner.delete(key)).await
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        self.bound(Operation::Exists, self.inner.exists(key)).await
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        self.bound(Operation::GetMany, self.inner.get_many(keys))
+            .await
+    }
+
+    async fn set_many(&self, items: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
+        self.bound(Operation::SetMany, self.inner.set_many(items, ttl))
+            .await
+    }
+
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        self.bound(Operation::DeleteMany, self.inner.delete_many(keys))
+            .await
+    }
+
+    async fn delete_pattern(&self, glob: &str) -> Result<u64> {
+        self.bound(Operation::DeletePattern, self.inner.delete_pattern(glob))
+            .await
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.bound(Operation::Clear, self.inner.clear()).await
+    }
+
+    async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
+        match tokio::time::timeout(timeout, self.inner.health_check(timeout)).await {
+            Ok(result) => result,
+            Err(_) => HealthCheckResult::unhealthy(
+                self.inner.name(),
+                timeout,
+                format!("no health reply within {timeout:?}"),
+            ),
+        }
+    }
+
+    async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {
+        self.bound(Operation::Get, self.inner.get_entry(key)).await
+    }
+
+    async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
+        self.bound(Operation::Set, self.inner.set_entry(key, value, ttl))
+            .await
+    }
+}

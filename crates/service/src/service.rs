@@ -1,0 +1,651 @@
+//! [`CacheService`]: the typed facade over a layer stack, with graceful degradation and
+//! single-flight loads.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lexicache_core::{
+    key_hash, BoxError, CacheBackend, CacheEvent, CacheMetrics, CacheValue, Capabilities, Error,
+    ErrorKind, EventBus, HealthCheckResult, Json, KeyRules, MetricsSnapshot, Object, Operation,
+    Outcome, Result, Serializer, SharedBackend,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::builder::CacheServiceBuilder;
+use crate::single_flight::SingleFlight;
+
+/// What the builder hands over.
+pub(crate) struct Parts<S> {
+    pub(crate) backend: SharedBackend,
+    pub(crate) serializer: S,
+    pub(crate) name: String,
+    pub(crate) metrics: Arc<CacheMetrics>,
+    pub(crate) events: Option<EventBus>,
+    pub(crate) key_rules: KeyRules,
+    pub(crate) caps: Capabilities,
+}
+
+struct Inner<S> {
+    backend: SharedBackend,
+    serializer: S,
+    name: String,
+    metrics: Arc<CacheMetrics>,
+    events: Option<EventBus>,
+    key_rules: KeyRules,
+    /// The stack keeps decoded objects, so writes attach them and typed hits skip decoding.
+    in_process: bool,
+    max_value_size: Option<usize>,
+    flights: SingleFlight,
+}
+
+/// The typed cache: values in, values out, over any backend and its layers.
+///
+/// Values are encoded with the serializer (JSON by default) and stored as bytes, the contract
+/// every backend shares. Where the stack is in-process (the memory backend), the value written
+/// is also kept as an object, so a typed hit is an `Arc` clone and a downcast, with no decoding;
+/// remote backends store and return bytes only.
+///
+/// # Degradation
+///
+/// A cache should not take an application down with it. The plain forms (`get`, `set`,
+/// `delete` ...) never fail: when the backend or the serializer fails, they log a warning (the
+/// key only as [`key_hash`], never values), count an error in [`metrics`](Self::metrics), and
+/// return the default (`None`, `false`, `0`). The `try_` forms return the [`Error`] instead.
+/// Admin operations ([`delete_pattern`](Self::delete_pattern), [`clear`](Self::clear)) only
+/// come as `Result`, since a silent `0` would hide [`ErrorKind::Unsupported`].
+///
+/// Keys are checked with the service's [`KeyRules`] before any backend call; an invalid key is
+/// an [`ErrorKind::KeyInvalid`] error (or a counted, logged default), never a panic.
+///
+/// # Cancel safety
+///
+/// Every method is cancel safe: dropping its future leaves each entry written or not, never
+/// half written (backends guarantee this per call; batches may be partly done). See
+/// [`get_or_set`](Self::get_or_set) for how a dropped load affects other callers.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use lexicache_service::CacheService;
+///
+/// let cache = CacheService::memory().build();
+/// assert!(cache.set("answer", &42u32, None).await);
+/// assert_eq!(cache.get::<u32>("answer").await, Some(42));
+/// assert_eq!(cache.get::<u32>("").await, None); // an invalid key degrades to the default...
+/// assert!(cache.try_get::<u32>("").await.is_err()); // ...or is an error in the try_ form
+/// assert_eq!(cache.metrics().errors, 2);
+/// # }
+/// ```
+pub struct CacheService<S: Serializer = Json> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: Serializer> Clone for CacheService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S: Serializer> fmt::Debug for CacheService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheService")
+            .field("name", &self.inner.name)
+            .field("backend", &self.inner.backend)
+            .field("serializer", &self.inner.serializer.name())
+            .field("key_rules", &self.inner.key_rules)
+            .field("events", &self.inner.events.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheService<Json> {
+    /// A builder over `backend`: any backend, a layer stack, or a
+    /// [`SharedBackend`](lexicache_core::SharedBackend) chosen at run time.
+    pub fn builder(backend: impl CacheBackend) -> CacheServiceBuilder<Json> {
+        CacheServiceBuilder::new(backend)
+    }
+
+    /// A builder over a new in-process [`MemoryBackend`](lexicache_memory::MemoryBackend) with
+    /// its defaults.
+    #[cfg(feature = "memory")]
+    pub fn memory() -> CacheServiceBuilder<Json> {
+        Self::builder(lexicache_memory::MemoryBackend::new())
+    }
+}
+
+impl<S: Serializer> CacheService<S> {
+    pub(crate) fn from_parts(parts: Parts<S>) -> Self {
+        let flights = SingleFlight::new(parts.name.clone());
+        Self {
+            inner: Arc::new(Inner {
+                backend: parts.backend,
+                serializer: parts.serializer,
+                name: parts.name,
+                metrics: parts.metrics,
+                events: parts.events,
+                key_rules: parts.key_rules,
+                in_process: parts.caps.in_process,
+                max_value_size: parts.caps.max_value_size,
+                flights,
+            }),
+        }
+    }
+
+    // ----- reads -------------------------------------------------------------------------
+
+    /// The value under `key`, or `None` on a miss or a failure (logged and counted).
+    pub async fn get<T>(&self, key: &str) -> Option<T>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.try_get(key)
+            .await
+            .unwrap_or_else(|e| self.degrade(Operation::Get, key, &e))
+    }
+
+    /// The value under `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::KeyInvalid`], the backend's error, or [`ErrorKind::Serialization`] when the
+    /// stored value is not a `T`.
+    pub async fn try_get<T>(&self, key: &str) -> Result<Option<T>>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        Ok(self.try_get_arc(key).await?.map(Arc::unwrap_or_clone))
+    }
+
+    /// The value under `key` as a shared `Arc`: on in-process stacks a hit clones no value.
+    /// `None` on a miss or a failure (logged and counted).
+    pub async fn get_arc<T>(&self, key: &str) -> Option<Arc<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.try_get_arc(key)
+            .await
+            .unwrap_or_else(|e| self.degrade(Operation::Get, key, &e))
+    }
+
+    /// The value under `key` as a shared `Arc`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_get`](Self::try_get).
+    pub async fn try_get_arc<T>(&self, key: &str) -> Result<Option<Arc<T>>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.check_key(key, Operation::Get)?;
+        self.lookup(key).await
+    }
+
+    /// The values under `keys`, in order; all `None` on a failure (logged and counted).
+    pub async fn get_many<T>(&self, keys: &[&str]) -> Vec<Option<T>>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        match self.try_get_many(keys).await {
+            Ok(values) => values,
+            Err(e) => {
+                self.degrade_batch::<()>(Operation::GetMany, keys.len(), &e);
+                keys.iter().map(|_| None).collect()
+            }
+        }
+    }
+
+    /// The values under `keys`, in order. On in-process stacks each key is read with its
+    /// object, so hits skip decoding (and the metrics layer counts single reads); elsewhere one
+    /// batch call fetches the bytes.
+    ///
+    /// # Errors
+    ///
+    /// The first invalid key, the backend's error, or the first value that is not a `T`.
+    pub async fn try_get_many<T>(&self, keys: &[&str]) -> Result<Vec<Option<T>>>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        for key in keys {
+            self.check_key(key, Operation::GetMany)?;
+        }
+        if self.inner.in_process {
+            let mut values = Vec::with_capacity(keys.len());
+            for key in keys {
+                values.push(self.lookup::<T>(key).await?.map(Arc::unwrap_or_clone));
+            }
+            return Ok(values);
+        }
+        let raw = (*self.inner.backend).get_many(keys).await?;
+        keys.iter()
+            .zip(raw)
+            .map(|(key, bytes)| {
+                bytes
+                    .map(|b| self.decode::<T>(key, &b, Operation::GetMany))
+                    .transpose()
+            })
+            .collect()
+    }
+
+    /// Whether `key` holds a live entry; `false` on a failure (logged and counted).
+    pub async fn exists(&self, key: &str) -> bool {
+        self.try_exists(key)
+            .await
+            .unwrap_or_else(|e| self.degrade(Operation::Exists, key, &e))
+    }
+
+    /// Whether `key` holds a live entry.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::KeyInvalid`] or the backend's error.
+    pub async fn try_exists(&self, key: &str) -> Result<bool> {
+        self.check_key(key, Operation::Exists)?;
+        (*self.inner.backend).exists(key).await
+    }
+
+    // ----- writes ------------------------------------------------------------------------
+
+    /// Writes `value` under `key` (`ttl: None` = the backend's default). Returns whether it was
+    /// written; `false` on a failure (logged and counted).
+    pub async fn set<T>(&self, key: &str, value: &T, ttl: Option<Duration>) -> bool
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        match self.try_set(key, value, ttl).await {
+            Ok(()) => true,
+            Err(e) => self.degrade(Operation::Set, key, &e),
+        }
+    }
+
+    /// Writes `value` under `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::KeyInvalid`], [`ErrorKind::Serialization`], [`ErrorKind::ValueTooLarge`] or
+    /// the backend's error.
+    pub async fn try_set<T>(&self, key: &str, value: &T, ttl: Option<Duration>) -> Result<()>
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        self.check_key(key, Operation::Set)?;
+        let entry = self.entry(key, value, Operation::Set, || {
+            Arc::new(value.clone()) as Object
+        })?;
+        (*self.inner.backend).set_entry(key, entry, ttl).await
+    }
+
+    /// Writes every item with one TTL. Returns whether all were written; `false` on a failure
+    /// (logged and counted).
+    pub async fn set_many<T>(&self, items: &[(&str, T)], ttl: Option<Duration>) -> bool
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        match self.try_set_many(items, ttl).await {
+            Ok(()) => true,
+            Err(e) => self.degrade_batch(Operation::SetMany, items.len(), &e),
+        }
+    }
+
+    /// Writes every item with one TTL. Every key is checked and every value encoded before
+    /// anything is written, so bad input writes nothing. On in-process stacks items are written
+    /// one by one with their objects; elsewhere in one batch call.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_set`](Self::try_set), for the first item that fails.
+    ///
+    /// # Cancel safety
+    ///
+    /// On an in-process stack, dropping the future midway may leave the first items written
+    /// and the rest not; each item is whole either way.
+    pub async fn try_set_many<T>(&self, items: &[(&str, T)], ttl: Option<Duration>) -> Result<()>
+    where
+        T: Serialize + Clone + Send + Sync + 'static,
+    {
+        let mut encoded = Vec::with_capacity(items.len());
+        for (key, value) in items {
+            self.check_key(key, Operation::SetMany)?;
+            let entry = self.entry(key, value, Operation::SetMany, || {
+                Arc::new(value.clone()) as Object
+            })?;
+            encoded.push((*key, entry));
+        }
+        if self.inner.in_process {
+            for (key, entry) in encoded {
+                (*self.inner.backend).set_entry(key, entry, ttl).await?;
+            }
+            return Ok(());
+        }
+        let raw: Vec<(&str, lexicache_core::Bytes)> = encoded
+            .into_iter()
+            .map(|(k, e)| (k, e.into_bytes()))
+            .collect();
+        (*self.inner.backend).set_many(&raw, ttl).await
+    }
+
+    /// Removes `key`, returning whether it existed; `false` on a failure (logged and counted).
+    pub async fn delete(&self, key: &str) -> bool {
+        self.try_delete(key)
+            .await
+            .unwrap_or_else(|e| self.degrade(Operation::Delete, key, &e))
+    }
+
+    /// Removes `key`, returning whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::KeyInvalid`] or the backend's error.
+    pub async fn try_delete(&self, key: &str) -> Result<bool> {
+        self.check_key(key, Operation::Delete)?;
+        (*self.inner.backend).delete(key).await
+    }
+
+    /// Removes `keys`, returning how many existed; `0` on a failure (logged and counted).
+    pub async fn delete_many(&self, keys: &[&str]) -> u64 {
+        match self.try_delete_many(keys).await {
+            Ok(n) => n,
+            Err(e) => self.degrade_batch(Operation::DeleteMany, keys.len(), &e),
+        }
+    }
+
+    /// Removes `keys`, returning how many existed.
+    ///
+    /// # Errors
+    ///
+    /// The first invalid key or the backend's error.
+    pub async fn try_delete_many(&self, keys: &[&str]) -> Result<u64> {
+        for key in keys {
+            self.check_key(key, Operation::DeleteMany)?;
+        }
+        (*self.inner.backend).delete_many(keys).await
+    }
+
+    /// Removes every key of this service's namespace matching `glob`, returning how many.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unsupported`] where the backend cannot delete by pattern, or its error.
+    pub async fn delete_pattern(&self, glob: &str) -> Result<u64> {
+        (*self.inner.backend).delete_pattern(glob).await
+    }
+
+    /// Removes every key of this service's namespace, and only those.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unsupported`] where the backend cannot clear, or its error.
+    pub async fn clear(&self) -> Result<()> {
+        (*self.inner.backend).clear().await
+    }
+
+    // ----- single-flight load ----------------------------------------------------------------
+
+    /// The value under `key`, loading and storing it with `loader` on a miss; concurrent callers
+    /// of one cold key share a single run of one loader.
+    ///
+    /// A hit returns at once. On a miss the caller joins the load in flight for `key` (and type
+    /// `T`) or, if there is none, leads one: the leader reads the cache again (another load may
+    /// just have stored the value), runs its loader, stores the value with `ttl`, and hands it
+    /// to every waiter. Only the leader's loader runs; waiters' loaders are dropped unused.
+    ///
+    /// - A loader error becomes [`ErrorKind::LoaderFailed`] (with the loader's error as its
+    ///   source), reaches every waiter as the same error, and is not cached: the next call runs
+    ///   a loader again.
+    /// - A panicking loader resumes its panic in the leader's call; waiters get
+    ///   [`ErrorKind::LoaderPanicked`]. Nothing is cached.
+    /// - Failing to store the value is logged and counted; the value is still returned.
+    /// - A failing backend read degrades to running the loader (logged; backend errors are
+    ///   counted by the metrics layer), so a cache outage becomes a slower path, not an outage.
+    ///
+    /// A cold call reads the cache twice (before and after taking the lead), so metrics count
+    /// two misses for it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::KeyInvalid`], [`ErrorKind::LoaderFailed`] or [`ErrorKind::LoaderPanicked`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe. Dropping a waiter only stops it waiting. Dropping the leader drops its
+    /// loader midway, stores nothing, and wakes the waiters, which start over: one of them
+    /// leads and runs its own loader. No caller ever waits on a load that no one is running.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> lexicache_core::Result<()> {
+    /// use lexicache_service::CacheService;
+    ///
+    /// let cache = CacheService::memory().build();
+    /// let v = cache.get_or_set("k", None, || async { Ok::<_, std::io::Error>(7u8) }).await?;
+    /// assert_eq!(v, 7);
+    /// // A hit: this loader does not run.
+    /// let v = cache.get_or_set("k", None, || async { Ok::<_, std::io::Error>(9u8) }).await?;
+    /// assert_eq!(v, 7);
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_or_set<T, F, Fut, E>(
+        &self,
+        key: &str,
+        ttl: Option<Duration>,
+        loader: F,
+    ) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<BoxError>,
+    {
+        self.get_or_set_arc(key, ttl, loader)
+            .await
+            .map(Arc::unwrap_or_clone)
+    }
+
+    /// [`get_or_set`](Self::get_or_set), returning the shared `Arc` every caller of one load
+    /// receives (no clone of the value).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_or_set`](Self::get_or_set).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`get_or_set`](Self::get_or_set).
+    pub async fn get_or_set_arc<T, F, Fut, E>(
+        &self,
+        key: &str,
+        ttl: Option<Duration>,
+        loader: F,
+    ) -> Result<Arc<T>>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<BoxError>,
+    {
+        self.check_key(key, Operation::Get)?;
+        if let Some(hit) = self.lookup_or_degrade::<T>(key).await {
+            return Ok(hit);
+        }
+        let lead = || async move {
+            if let Some(hit) = self.lookup_or_degrade::<T>(key).await {
+                return Ok(hit);
+            }
+            let value = loader().await.map_err(|e| {
+                Error::new(ErrorKind::LoaderFailed, self.inner.name.clone())
+                    .with_operation(Operation::Load)
+                    .with_message("the loader failed")
+                    .with_source(e)
+            })?;
+            let value = Arc::new(value);
+            if let Err(e) = self.store(key, &value, ttl).await {
+                self.degrade::<()>(Operation::Set, key, &e);
+            }
+            Ok(value)
+        };
+        self.inner.flights.run(key, lead).await
+    }
+
+    // ----- observability -------------------------------------------------------------------
+
+    /// A snapshot of this service's metrics: what the metrics layer recorded (if on) plus the
+    /// service's own errors.
+    #[must_use]
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot()
+    }
+
+    /// Resets the snapshot's counters (the `metrics` facade's counters are monotonic).
+    pub fn reset_metrics(&self) {
+        self.inner.metrics.reset();
+    }
+
+    /// Checks the backend within `timeout`.
+    pub async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
+        (*self.inner.backend).health_check(timeout).await
+    }
+
+    /// A receiver of this service's hit, miss and error events, or `None` when the service was
+    /// built without [`events`](CacheServiceBuilder::events).
+    #[must_use]
+    pub fn subscribe(&self) -> Option<broadcast::Receiver<CacheEvent>> {
+        self.inner.events.as_ref().map(EventBus::subscribe)
+    }
+
+    /// The layer stack this service calls.
+    #[must_use]
+    pub fn backend(&self) -> &SharedBackend {
+        &self.inner.backend
+    }
+
+    /// The service's name (its label in metrics and logs).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    // ----- internals -----------------------------------------------------------------------
+
+    #[inline]
+    fn check_key(&self, key: &str, op: Operation) -> Result<()> {
+        match self.inner.key_rules.validate(key) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.local_error(
+                op,
+                e.with_backend(self.inner.name.clone()).with_operation(op),
+            )),
+        }
+    }
+
+    /// Counts an error the service found itself (the metrics layer counts backend errors).
+    fn local_error(&self, op: Operation, err: Error) -> Error {
+        self.inner.metrics.count(op, Outcome::Error, 1);
+        err
+    }
+
+    /// Reads `key` as a `T`: the kept object when it is a `T`, else the decoded bytes.
+    #[inline]
+    async fn lookup<T>(&self, key: &str) -> Result<Option<Arc<T>>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let Some(entry) = (*self.inner.backend).get_entry(key).await? else {
+            return Ok(None);
+        };
+        if let Some(object) = entry.object_as::<T>() {
+            return Ok(Some(object));
+        }
+        self.decode(key, entry.bytes(), Operation::Get)
+            .map(|v| Some(Arc::new(v)))
+    }
+
+    async fn lookup_or_degrade<T>(&self, key: &str) -> Option<Arc<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.lookup(key)
+            .await
+            .unwrap_or_else(|e| self.degrade(Operation::Get, key, &e))
+    }
+
+    async fn store<T>(&self, key: &str, value: &Arc<T>, ttl: Option<Duration>) -> Result<()>
+    where
+        T: Serialize + Send + Sync + 'static,
+    {
+        let entry = self.entry(key, &**value, Operation::Set, || value.clone() as Object)?;
+        (*self.inner.backend).set_entry(key, entry, ttl).await
+    }
+
+    /// Encodes `value` into an entry, with its object when the stack keeps objects.
+    fn entry<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        op: Operation,
+        object: impl FnOnce() -> Object,
+    ) -> Result<CacheValue> {
+        let bytes = self
+            .inner
+            .serializer
+            .encode(key, value)
+            .map_err(|e| self.local_error(op, e.or_operation(Operation::Serialize)))?;
+        if let Some(max) = self.inner.max_value_size {
+            if bytes.len() > max {
+                let err = Error::new(ErrorKind::ValueTooLarge, self.inner.name.clone())
+                    .with_operation(op)
+                    .with_message(format!(
+                        "value is {} bytes, over the maximum of {max} bytes",
+                        bytes.len()
+                    ));
+                return Err(self.local_error(op, err));
+            }
+        }
+        Ok(if self.inner.in_process {
+            // `Bytes` made from a `Vec` allocates its shared reference count lazily, on its first
+            // clone. Left alone, that is the first cache hit, which puts the count far from the
+            // entry's other allocations, and every later hit pays a cache miss on it. Cloning
+            // now allocates it beside them.
+            drop(bytes.clone());
+            CacheValue::with_object(bytes, object())
+        } else {
+            CacheValue::from_bytes(bytes)
+        })
+    }
+
+    fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8], op: Operation) -> Result<T> {
+        self.inner
+            .serializer
+            .decode(key, bytes)
+            .map_err(|e| self.local_error(op, e.or_operation(Operation::Deserialize)))
+    }
+
+    /// Logs a failure of a degrading call and returns the call's default.
+    #[cold]
+    fn degrade<D: Default>(&self, op: Operation, key: &str, err: &Error) -> D {
+        tracing::warn!(
+            service = %self.inner.name,
+            operation = %op,
+            key = %key_hash(key),
+            kind = %err.kind(),
+            error = %err,
+            "cache call failed; returning the default"
+        );
+        D::default()
+    }
+
+    #[cold]
+    fn degrade_batch<D: Default>(&self, op: Operation, keys: usize, err: &Error) -> D {
+        tracing::warn!(
+            service = %self.inner.name,
+            operation = %op,
+            keys,
+            kind = %err.kind(),
+            error = %err,
+            "cache call failed; returning the default"
+        );
+        D::default()
+    }
+}
