@@ -112,6 +112,7 @@ fn hot_path(c: &mut Criterion) {
 
     let moka: moka::future::Cache<String, Arc<User>> = moka::future::Cache::new(100_000);
     let moka_sync: moka::sync::Cache<String, Arc<User>> = moka::sync::Cache::new(100_000);
+    let moka_owned: moka::future::Cache<String, User> = moka::future::Cache::new(100_000);
     let memory = MemoryBackend::new();
     let service = CacheService::builder(memory.clone()).build();
     let unmetered = CacheService::builder(memory.clone()).metrics(false).build();
@@ -123,6 +124,7 @@ fn hot_path(c: &mut Criterion) {
         for (k, u) in keys.iter().zip(&users) {
             moka.insert(k.clone(), Arc::new(u.clone())).await;
             moka_sync.insert(k.clone(), Arc::new(u.clone()));
+            moka_owned.insert(k.clone(), u.clone()).await;
             assert!(service.set(k, u, None).await);
             assert!(bytes.set(k, u, None).await);
             assert!(bytes_unmetered.set(k, u, None).await);
@@ -190,6 +192,13 @@ fn hot_path(c: &mut Criterion) {
             let k = &keys[next(&i)];
             let moka = &moka_sync;
             async move { black_box(moka.get(k.as_str())) }
+        });
+    });
+    group.bench_function("i_raw_moka_future_get_owned", |b| {
+        b.to_async(&rt).iter(|| {
+            let k = &keys[next(&i)];
+            let moka = &moka_owned;
+            async move { black_box(moka.get(k.as_str()).await) }
         });
     });
     group.finish();
