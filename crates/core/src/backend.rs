@@ -1,6 +1,8 @@
 //! The central contract: [`CacheBackend`] stores bytes under string keys.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,56 +95,156 @@ pub trait CacheBackend: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// The boxed future every [`CacheBackend`] method returns.
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+// The forwarding impls are written in the expanded form of `#[async_trait]` so that each method
+// hands back the inner backend's boxed future as is. Written with `async fn`, every call through
+// an `Arc<dyn CacheBackend>` would box a second future that only awaits the first.
 macro_rules! forward_backend {
     ($ty:ty) => {
-        #[async_trait]
         impl<B: CacheBackend + ?Sized> CacheBackend for $ty {
             fn name(&self) -> &str {
                 (**self).name()
             }
+
             fn capabilities(&self) -> Capabilities {
                 (**self).capabilities()
             }
-            async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-                (**self).get(key).await
+
+            fn get<'l0, 'l1, 'a>(&'l0 self, key: &'l1 str) -> BoxFuture<'a, Result<Option<Bytes>>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                Self: 'a,
+            {
+                (**self).get(key)
             }
-            async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
-                (**self).set(key, value, ttl).await
+
+            fn set<'l0, 'l1, 'a>(
+                &'l0 self,
+                key: &'l1 str,
+                value: Bytes,
+                ttl: Option<Duration>,
+            ) -> BoxFuture<'a, Result<()>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                Self: 'a,
+            {
+                (**self).set(key, value, ttl)
             }
-            async fn delete(&self, key: &str) -> Result<bool> {
-                (**self).delete(key).await
+
+            fn delete<'l0, 'l1, 'a>(&'l0 self, key: &'l1 str) -> BoxFuture<'a, Result<bool>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                Self: 'a,
+            {
+                (**self).delete(key)
             }
-            async fn exists(&self, key: &str) -> Result<bool> {
-                (**self).exists(key).await
+
+            fn exists<'l0, 'l1, 'a>(&'l0 self, key: &'l1 str) -> BoxFuture<'a, Result<bool>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                Self: 'a,
+            {
+                (**self).exists(key)
             }
-            async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-                (**self).get_many(keys).await
+
+            fn get_many<'l0, 'l1, 'l2, 'a>(
+                &'l0 self,
+                keys: &'l1 [&'l2 str],
+            ) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                'l2: 'a,
+                Self: 'a,
+            {
+                (**self).get_many(keys)
             }
-            async fn set_many(&self, items: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
-                (**self).set_many(items, ttl).await
+
+            fn set_many<'l0, 'l1, 'l2, 'a>(
+                &'l0 self,
+                items: &'l1 [(&'l2 str, Bytes)],
+                ttl: Option<Duration>,
+            ) -> BoxFuture<'a, Result<()>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                'l2: 'a,
+                Self: 'a,
+            {
+                (**self).set_many(items, ttl)
             }
-            async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-                (**self).delete_many(keys).await
+
+            fn delete_many<'l0, 'l1, 'l2, 'a>(
+                &'l0 self,
+                keys: &'l1 [&'l2 str],
+            ) -> BoxFuture<'a, Result<u64>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                'l2: 'a,
+                Self: 'a,
+            {
+                (**self).delete_many(keys)
             }
-            async fn delete_pattern(&self, glob: &str) -> Result<u64> {
-                (**self).delete_pattern(glob).await
+
+            fn delete_pattern<'l0, 'l1, 'a>(&'l0 self, glob: &'l1 str) -> BoxFuture<'a, Result<u64>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                Self: 'a,
+            {
+                (**self).delete_pattern(glob)
             }
-            async fn clear(&self) -> Result<()> {
-                (**self).clear().await
+
+            fn clear<'l0, 'a>(&'l0 self) -> BoxFuture<'a, Result<()>>
+            where
+                'l0: 'a,
+                Self: 'a,
+            {
+                (**self).clear()
             }
-            async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
-                (**self).health_check(timeout).await
+
+            fn health_check<'l0, 'a>(
+                &'l0 self,
+                timeout: Duration,
+            ) -> BoxFuture<'a, HealthCheckResult>
+            where
+                'l0: 'a,
+                Self: 'a,
+            {
+                (**self).health_check(timeout)
             }
-            async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {
-                (**self).get_entry(key).await
+
+            fn get_entry<'l0, 'l1, 'a>(
+                &'l0 self,
+                key: &'l1 str,
+            ) -> BoxFuture<'a, Result<Option<CacheValue>>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                Self: 'a,
+            {
+                (**self).get_entry(key)
             }
-            async fn set_entry(
-                &self,
-                key: &str,
+
+            fn set_entry<'l0, 'l1, 'a>(
+                &'l0 self,
+                key: &'l1 str,
                 value: CacheValue,
                 ttl: Option<Duration>,
-            ) -> Result<()> {
-                (**self).set_entry(key, value, ttl).await
+            ) -> BoxFuture<'a, Result<()>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                Self: 'a,
+            {
+                (**self).set_entry(key, value, ttl)
             }
         }
     };

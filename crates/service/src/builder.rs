@@ -10,7 +10,7 @@ use lexicache_core::{
     CacheBackend, CacheMetrics, EventBus, Json, KeyRules, Serializer, SharedBackend,
 };
 
-use crate::layers::{DynBackend, Evented, Metered, Namespaced, Timeout};
+use crate::layers::{Evented, Metered, Namespaced, Timeout};
 use crate::service::CacheService;
 
 /// Builds a [`CacheService`]: the serializer, the layers, and the key rules.
@@ -142,18 +142,16 @@ impl<S: Serializer> CacheServiceBuilder<S> {
         // Built from the innermost layer outwards, so calls meet them in the documented order.
         let mut stack = self.backend;
         if let Some(bus) = &self.events {
-            stack = Arc::new(Evented::new(DynBackend::new(stack), bus.clone()));
+            stack = Arc::new(Evented::new(stack, bus.clone()));
         }
         if self.metrics {
-            stack = Arc::new(Metered::new(DynBackend::new(stack), metrics.clone()));
+            stack = Arc::new(Metered::new(stack, metrics.clone()));
         }
         if let Some(timeout) = self.timeout {
-            stack = Arc::new(
-                Timeout::new(DynBackend::new(stack), timeout).with_metrics(metrics.clone()),
-            );
+            stack = Arc::new(Timeout::new(stack, timeout).with_metrics(metrics.clone()));
         }
         if let Some(prefix) = self.namespace {
-            stack = Arc::new(Namespaced::new(DynBackend::new(stack), prefix));
+            stack = Arc::new(Namespaced::new(stack, prefix));
         }
 
         let caps = stack.capabilities();

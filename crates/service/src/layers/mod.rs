@@ -18,16 +18,15 @@
 //! 5. [`Evented`]: emits hit, miss and error events;
 //! 6. the backend.
 //!
-//! [`DynBackend`] lets a layer wrap a [`SharedBackend`](lexicache_core::SharedBackend) without
-//! paying for a second boxed future on every call.
+//! A layer can wrap a [`SharedBackend`](lexicache_core::SharedBackend) directly: core's
+//! forwarding impl on `Arc<dyn CacheBackend>` hands back the inner boxed future, so it adds no
+//! allocation per call.
 
-mod dyn_backend;
 mod evented;
 mod metered;
 mod namespaced;
 mod timeout;
 
-pub use dyn_backend::DynBackend;
 pub use evented::Evented;
 pub use metered::Metered;
 pub use namespaced::Namespaced;
