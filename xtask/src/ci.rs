@@ -76,5 +76,78 @@ pub(crate) fn bench(args: &[String]) -> Result {
         "cargo bench -p lexicache-service --bench hot_path {}",
         args.join(" ")
     );
-    run_step(title.trim_end(), &mut cmd)
+    run_step(title.trim_end(), &mut cmd)?;
+    summarize_bench(&crate::target_dir().join("criterion"));
+    Ok(())
+}
+
+/// Prints every hot-path row as ns/op and throughput relative to raw moka, read from criterion's
+/// `estimates.json` files, plus the ratio of each interleaved a/b pair and their median.
+fn summarize_bench(criterion: &std::path::Path) {
+    let mean = |dir: std::path::PathBuf| -> Option<f64> {
+        let json = std::fs::read_to_string(dir.join("new/estimates.json")).ok()?;
+        mean_point_estimate(&json)
+    };
+    let group = criterion.join("hot_path");
+    let Some(base) = mean(group.join("a_raw_moka_future_get")) else {
+        eprintln!("no criterion estimates under {}", group.display());
+        return;
+    };
+    let mut rows: Vec<String> = std::fs::read_dir(&group)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n != "report")
+                .collect()
+        })
+        .unwrap_or_default();
+    rows.sort();
+    println!("\n| row | mean | throughput vs a |\n|---|---:|---:|");
+    for row in rows {
+        if let Some(ns) = mean(group.join(&row)) {
+            println!("| {row} | {ns:.0} ns | {:.0}% |", 100.0 * base / ns);
+        }
+    }
+    let pairs = criterion.join("hot_path_pairs");
+    let mut ratios: Vec<f64> = (1..)
+        .map_while(|round| {
+            // Criterion names the directory of `name/round` as `name_round`.
+            let a = mean(pairs.join(format!("a_raw_moka_future_get_{round}")))?;
+            let b = mean(pairs.join(format!("b_service_get_arc_{round}")))?;
+            Some(a / b)
+        })
+        .collect();
+    if ratios.is_empty() {
+        return;
+    }
+    let shown: Vec<String> = ratios
+        .iter()
+        .map(|r| format!("{:.0}%", r * 100.0))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "\ninterleaved pairs, service get_arc throughput vs raw moka: {} (median {:.0}%)",
+        shown.join(", "),
+        ratios[ratios.len() / 2] * 100.0
+    );
+}
+
+/// The `mean.point_estimate` of a criterion `estimates.json`, found without a JSON parser:
+/// the file starts with the `mean` object, whose first `point_estimate` is the one wanted.
+fn mean_point_estimate(json: &str) -> Option<f64> {
+    let mean = &json[json.find("\"mean\"")?..];
+    let rest = &mean[mean.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    let end = rest.find([',', '}'])?;
+    rest[..end].trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mean_point_estimate;
+
+    #[test]
+    fn mean_point_estimate_is_read_from_criterion_json() {
+        let json = r#"{"mean":{"confidence_interval":{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0},"point_estimate":866.5,"standard_error":13.4},"median":{"point_estimate":1.0}}"#;
+        assert_eq!(mean_point_estimate(json), Some(866.5));
+        assert_eq!(mean_point_estimate("{}"), None);
+    }
 }

@@ -33,7 +33,8 @@ pub struct Capabilities {
     pub tokio_clock: bool,
     /// Entries are visible to other processes sharing the backend.
     pub distributed: bool,
-    /// The longest key accepted, in bytes (after any namespace prefix).
+    /// The longest key a caller may pass, in bytes, not counting the backend's own namespace
+    /// prefix.
     pub max_key_len: usize,
     /// The largest value accepted, in bytes, if the backend has a limit.
     pub max_value_size: Option<usize>,

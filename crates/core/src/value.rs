@@ -24,6 +24,7 @@ pub type Object = Arc<dyn Any + Send + Sync>;
 /// let v = CacheValue::with_object(Bytes::from_static(b"42"), Arc::new(42u32));
 /// assert_eq!(v.object_as::<u32>().as_deref(), Some(&42));
 /// assert!(v.object_as::<String>().is_none());
+/// assert_eq!(*v.into_object_as::<u32>().unwrap(), 42);
 /// ```
 #[derive(Clone)]
 pub struct CacheValue {
@@ -74,6 +75,21 @@ impl CacheValue {
     #[must_use]
     pub fn object_as<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.object.clone()?.downcast::<T>().ok()
+    }
+
+    /// Consumes the entry, returning its decoded value as a `T` without touching its reference
+    /// count; the entry comes back unchanged when it holds no `T`.
+    ///
+    /// # Errors
+    ///
+    /// The entry itself, when no object was kept or it is not a `T`.
+    pub fn into_object_as<T: Any + Send + Sync>(self) -> Result<Arc<T>, Self> {
+        match self.object {
+            Some(object) if object.is::<T>() => object
+                .downcast::<T>()
+                .map_err(|object| Self::with_object(self.bytes, object)),
+            _ => Err(self),
+        }
     }
 
     /// Drops the decoded value, keeping only the bytes.

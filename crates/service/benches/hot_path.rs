@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 
 const KEYS: usize = 10_000;
 
+/// How many times the a/b pair is measured in the `hot_path_pairs` group.
+const PAIR_ROUNDS: usize = 5;
+
 /// About the size of a user record a web service caches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct User {
@@ -202,6 +205,29 @@ fn hot_path(c: &mut Criterion) {
         });
     });
     group.finish();
+
+    // The same two rows as a and b, alternated five times, so that the machine's drift (which
+    // moves a row by up to 25% here) hits both sides of each pair alike. `cargo xtask bench`
+    // prints each pair's ratio and their median.
+    let mut pairs = c.benchmark_group("hot_path_pairs");
+    pairs.throughput(Throughput::Elements(1));
+    for round in 1..=PAIR_ROUNDS {
+        pairs.bench_function(format!("a_raw_moka_future_get/{round}"), |b| {
+            b.to_async(&rt).iter(|| {
+                let k = &keys[next(&i)];
+                let moka = &moka;
+                async move { black_box(moka.get(k.as_str()).await) }
+            });
+        });
+        pairs.bench_function(format!("b_service_get_arc/{round}"), |b| {
+            b.to_async(&rt).iter(|| {
+                let k = &keys[next(&i)];
+                let service = &service;
+                async move { black_box(service.get_arc::<User>(k).await) }
+            });
+        });
+    }
+    pairs.finish();
 }
 
 criterion_group!(benches, hot_path);

@@ -555,11 +555,12 @@ impl<S: Serializer> CacheService<S> {
         let Some(entry) = (*self.inner.backend).get_entry(key).await? else {
             return Ok(None);
         };
-        if let Some(object) = entry.object_as::<T>() {
-            return Ok(Some(object));
+        match entry.into_object_as::<T>() {
+            Ok(object) => Ok(Some(object)),
+            Err(entry) => self
+                .decode(key, entry.bytes(), Operation::Get)
+                .map(|v| Some(Arc::new(v))),
         }
-        self.decode(key, entry.bytes(), Operation::Get)
-            .map(|v| Some(Arc::new(v)))
     }
 
     async fn lookup_or_degrade<T>(&self, key: &str) -> Option<Arc<T>>
