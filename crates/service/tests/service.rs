@@ -271,8 +271,23 @@ async fn clear_of_a_namespace_without_pattern_delete_is_unsupported() {
 }
 
 #[tokio::test]
-async fn metrics_snapshot_counts_a_known_sequence() {
+async fn default_latency_sampling_times_one_call_in_eight_and_counts_every_call() {
     let cache = CacheService::memory().build();
+    assert!(cache.set("k", &1u8, None).await);
+    cache.reset_metrics();
+    // Any 64 consecutive calls on one thread hold exactly 8 sampled ones.
+    for _ in 0..64 {
+        assert_eq!(cache.get::<u8>("k").await, Some(1));
+    }
+    let s = cache.metrics();
+    assert_eq!(s.hits, 64);
+    assert_eq!(s.operations, 8);
+    assert!(s.latency_p50 > std::time::Duration::ZERO);
+}
+
+#[tokio::test]
+async fn metrics_snapshot_counts_a_known_sequence() {
+    let cache = CacheService::memory().latency_sampling(1).build();
     assert!(cache.set("a", &1u8, None).await);
     assert!(cache.set("b", &2u8, None).await);
     assert_eq!(cache.get::<u8>("a").await, Some(1));

@@ -28,6 +28,6 @@ mod namespaced;
 mod timeout;
 
 pub use evented::Evented;
-pub use metered::Metered;
+pub use metered::{Metered, DEFAULT_LATENCY_SAMPLING};
 pub use namespaced::Namespaced;
 pub use timeout::Timeout;
