@@ -11,14 +11,11 @@
 use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheValue, Capabilities, HealthCheckResult, Result,
-};
 use lexicache_memory::MemoryBackend;
 use lexicache_service::CacheService;
+use lexicache_testkit::BytesOnly;
 use serde::{Deserialize, Serialize};
 
 const KEYS: usize = 10_000;
@@ -43,58 +40,6 @@ fn user(id: u64) -> User {
         email: format!("user{id}@example.com"),
         active: id % 2 == 0,
         roles: vec!["reader".into(), "writer".into()],
-    }
-}
-
-/// Forwards to memory but keeps no decoded objects, as a remote backend would: every typed hit
-/// decodes the JSON bytes.
-#[derive(Debug)]
-struct BytesOnly(MemoryBackend);
-
-#[async_trait]
-impl CacheBackend for BytesOnly {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn capabilities(&self) -> Capabilities {
-        let mut caps = self.0.capabilities();
-        caps.in_process = false;
-        caps
-    }
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.0.get(key).await
-    }
-    async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
-        self.0.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.0.delete(key).await
-    }
-    async fn exists(&self, key: &str) -> Result<bool> {
-        self.0.exists(key).await
-    }
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        self.0.get_many(keys).await
-    }
-    async fn set_many(&self, items: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
-        self.0.set_many(items, ttl).await
-    }
-    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        self.0.delete_many(keys).await
-    }
-    async fn delete_pattern(&self, glob: &str) -> Result<u64> {
-        self.0.delete_pattern(glob).await
-    }
-    async fn clear(&self) -> Result<()> {
-        self.0.clear().await
-    }
-    async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
-        self.0.health_check(timeout).await
-    }
-    // One boxed future per call, like `get_entry` on memory itself, so the rows differ by the
-    // decode only.
-    async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {
-        Ok(self.0.get(key).await?.map(CacheValue::from_bytes))
     }
 }
 

@@ -12,7 +12,8 @@ use lexicache_core::{
 use lexicache_memory::MemoryBackend;
 use lexicache_service::layers::Namespaced;
 use lexicache_service::CacheService;
-use support::{user, BytesOnly, CountingJson, Failing, Hanging, User};
+use lexicache_testkit::BytesOnly;
+use support::{user, CountingJson, Failing, Hanging, User};
 
 #[tokio::test]
 async fn typed_value_round_trips_through_memory() {

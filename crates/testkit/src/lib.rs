@@ -120,11 +120,13 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bytes_only;
 mod cases;
 mod ctx;
 mod registry;
 mod runner;
 
+pub use bytes_only::BytesOnly;
 pub use runner::{case_names, run_all, run_case, CaseOutcome, SuiteReport};
 
 /// What [`behaviour_suite!`] expands to needs; not part of the API.

@@ -1,4 +1,4 @@
-//! Test helpers: a fault-injecting backend, a backend that never answers, a bytes-only wrapper
+//! Test helpers: a fault-injecting backend, a backend that never answers,
 //! and a serializer that counts its calls.
 
 #![allow(dead_code, unreachable_pub)]
@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, ErrorKind,
-    HealthCheckResult, Json, Operation, Result, Serializer,
+    async_trait, Bytes, CacheBackend, Capabilities, Error, ErrorKind, HealthCheckResult, Json,
+    Operation, Result, Serializer,
 };
-use lexicache_memory::MemoryBackend;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -125,55 +124,6 @@ impl CacheBackend for Hanging {
     }
     async fn health_check(&self, _timeout: Duration) -> HealthCheckResult {
         std::future::pending().await
-    }
-}
-
-/// Memory without decoded objects, as a remote backend behaves: only bytes cross it.
-#[derive(Debug, Clone)]
-pub struct BytesOnly(pub MemoryBackend);
-
-#[async_trait]
-impl CacheBackend for BytesOnly {
-    fn name(&self) -> &str {
-        "bytes-only"
-    }
-    fn capabilities(&self) -> Capabilities {
-        let mut caps = self.0.capabilities();
-        caps.in_process = false;
-        caps
-    }
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.0.get(key).await
-    }
-    async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
-        self.0.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.0.delete(key).await
-    }
-    async fn exists(&self, key: &str) -> Result<bool> {
-        self.0.exists(key).await
-    }
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        self.0.get_many(keys).await
-    }
-    async fn set_many(&self, items: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
-        self.0.set_many(items, ttl).await
-    }
-    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        self.0.delete_many(keys).await
-    }
-    async fn delete_pattern(&self, glob: &str) -> Result<u64> {
-        self.0.delete_pattern(glob).await
-    }
-    async fn clear(&self) -> Result<()> {
-        self.0.clear().await
-    }
-    async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
-        self.0.health_check(timeout).await
-    }
-    async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {
-        Ok(self.0.get(key).await?.map(CacheValue::from_bytes))
     }
 }
 
