@@ -163,6 +163,13 @@ impl Operation {
         }
     }
 
+    /// Whether this operation reads entries, so that its hits and misses count toward the
+    /// hit rate.
+    #[must_use]
+    pub const fn is_read(self) -> bool {
+        matches!(self, Self::Get | Self::GetMany | Self::Exists)
+    }
+
     /// The position of this operation in [`Operation::ALL`], for table lookups.
     #[must_use]
     pub const fn index(self) -> usize {

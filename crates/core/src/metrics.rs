@@ -171,7 +171,8 @@ pub struct MetricsSnapshot {
     pub misses: u64,
     /// Successful writes.
     pub sets: u64,
-    /// Successful deletes (of any kind).
+    /// Entries removed by `delete`, `delete_many` and `delete_pattern` (keys that were absent
+    /// are not counted).
     pub deletes: u64,
     /// Failed operations.
     pub errors: u64,
@@ -283,6 +284,12 @@ impl CacheMetrics {
     #[inline]
     pub fn record(&self, op: Operation, outcome: Outcome, elapsed: Duration) {
         self.count(op, outcome, 1);
+        self.time(op, elapsed);
+    }
+
+    /// Records the latency of one operation whose outcomes are counted separately (a batch).
+    #[inline]
+    pub fn time(&self, op: Operation, elapsed: Duration) {
         self.latency.record(elapsed);
         self.facade.histograms[op.index()].record(elapsed.as_secs_f64());
     }
@@ -295,6 +302,12 @@ impl CacheMetrics {
             return;
         }
         let slot = match outcome {
+            // Only reads count toward the hit rate; a delete of an absent key is a `miss` in
+            // the facade and nothing in the snapshot.
+            Outcome::Hit | Outcome::Miss if !op.is_read() => {
+                self.facade.counter(op, outcome).increment(n);
+                return;
+            }
             Outcome::Hit => &self.hits,
             Outcome::Miss => &self.misses,
             Outcome::Error => &self.errors,
@@ -389,8 +402,12 @@ mod tests {
         m.count(Operation::DeleteMany, Outcome::Ok, 2);
         m.count(Operation::Exists, Outcome::Ok, 5);
         m.count(Operation::Get, Outcome::Error, 1);
+        m.count(Operation::Delete, Outcome::Miss, 4);
         let s = m.snapshot();
-        assert_eq!((s.sets, s.deletes, s.errors, s.hits), (3, 2, 1, 0));
+        assert_eq!(
+            (s.sets, s.deletes, s.errors, s.hits, s.misses),
+            (3, 2, 1, 0, 0)
+        );
         m.reset();
         assert_eq!(m.snapshot(), MetricsSnapshot::default());
     }

@@ -300,7 +300,7 @@ async fn metrics_snapshot_counts_a_known_sequence() {
     let s = cache.metrics();
     assert_eq!(
         (s.hits, s.misses, s.sets, s.deletes, s.errors),
-        (2, 1, 2, 3, 0)
+        (2, 1, 2, 2, 0)
     );
     assert!((s.hit_rate - 2.0 / 3.0).abs() < 1e-9);
     assert_eq!(s.operations, 7);

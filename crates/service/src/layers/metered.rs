@@ -19,8 +19,9 @@ use lexicache_core::{
 /// - `get` and `get_entry`: a hit or a miss; `exists`: a hit when the key exists, else a miss;
 ///   `get_many`: one hit or miss per key;
 /// - `sets`: one per successful `set`, one per item of a successful `set_many`;
-/// - `deletes`: one per key passed to a successful `delete` or `delete_many` (whether it existed
-///   or not), and one per successful `delete_pattern`;
+/// - `deletes`: one per entry actually removed by `delete`, `delete_many` or `delete_pattern`;
+///   a key that was absent counts as a `miss` outcome in the facade only (not toward the hit
+///   rate);
 /// - `errors`: one per failed call, of any operation;
 /// - latency: one call in [`DEFAULT_LATENCY_SAMPLING`] (per thread) is timed, so the latency
 ///   histogram (and `lexicache_operation_duration_seconds`) holds a uniform sample of the calls;
@@ -132,6 +133,29 @@ impl<B: CacheBackend> Metered<B> {
 
     /// Records a batch call of `members` items: the call itself, then on success one more `Ok`
     /// per item beyond the first.
+    /// Records a call that removed `Ok(n)` entries out of `asked` keys: `n` deletes, and the
+    /// keys that were absent as misses in the facade (they are not reads, so the hit rate is
+    /// untouched).
+    fn record_removals(
+        &self,
+        op: Operation,
+        started: Option<Instant>,
+        result: &Result<u64>,
+        asked: usize,
+    ) {
+        if let Some(started) = started {
+            self.metrics.time(op, started.elapsed());
+        }
+        match result {
+            Ok(removed) => {
+                self.metrics.count(op, Outcome::Ok, *removed);
+                let absent = (asked as u64).saturating_sub(*removed);
+                self.metrics.count(op, Outcome::Miss, absent);
+            }
+            Err(_) => self.metrics.count(op, Outcome::Error, 1),
+        }
+    }
+
     fn record_batch<T>(
         &self,
         op: Operation,
@@ -182,7 +206,13 @@ impl<B: CacheBackend> CacheBackend for Metered<B> {
     async fn delete(&self, key: &str) -> Result<bool> {
         let started = self.start();
         let result = self.inner.delete(key).await;
-        self.record(Operation::Delete, started, &result, |_| Outcome::Ok);
+        self.record(Operation::Delete, started, &result, |&existed| {
+            if existed {
+                Outcome::Ok
+            } else {
+                Outcome::Miss
+            }
+        });
         result
     }
 
@@ -225,14 +255,14 @@ impl<B: CacheBackend> CacheBackend for Metered<B> {
     async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
         let started = self.start();
         let result = self.inner.delete_many(keys).await;
-        self.record_batch(Operation::DeleteMany, started, &result, keys.len());
+        self.record_removals(Operation::DeleteMany, started, &result, keys.len());
         result
     }
 
     async fn delete_pattern(&self, glob: &str) -> Result<u64> {
         let started = self.start();
         let result = self.inner.delete_pattern(glob).await;
-        self.record(Operation::DeletePattern, started, &result, |_| Outcome::Ok);
+        self.record_removals(Operation::DeletePattern, started, &result, 0);
         result
     }
 
