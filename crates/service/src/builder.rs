@@ -186,7 +186,7 @@ impl<S: Serializer> CacheServiceBuilder<S> {
 }
 
 /// Shares `backend`, without wrapping it a second time when it is already a [`SharedBackend`]
-/// (which would add a boxed future to every call).
+/// (which would add a pointer hop and a virtual call to every call).
 fn into_shared<B: CacheBackend>(backend: B) -> SharedBackend {
     let mut slot = Some(backend);
     if let Some(shared) = (&mut slot as &mut dyn Any).downcast_mut::<Option<SharedBackend>>() {

@@ -220,7 +220,7 @@ impl<S: Serializer> CacheService<S> {
             }
             return Ok(values);
         }
-        let raw = (*self.inner.backend).get_many(keys).await?;
+        let raw = self.inner.backend.get_many(keys).await?;
         keys.iter()
             .zip(raw)
             .map(|(key, bytes)| {
@@ -245,7 +245,7 @@ impl<S: Serializer> CacheService<S> {
     /// [`ErrorKind::KeyInvalid`] or the backend's error.
     pub async fn try_exists(&self, key: &str) -> Result<bool> {
         self.check_key(key, Operation::Exists)?;
-        (*self.inner.backend).exists(key).await
+        self.inner.backend.exists(key).await
     }
 
     // ----- writes ------------------------------------------------------------------------
@@ -276,7 +276,7 @@ impl<S: Serializer> CacheService<S> {
         let entry = self.entry(key, value, Operation::Set, || {
             Arc::new(value.clone()) as Object
         })?;
-        (*self.inner.backend).set_entry(key, entry, ttl).await
+        self.inner.backend.set_entry(key, entry, ttl).await
     }
 
     /// Writes every item with one TTL. Returns whether all were written; `false` on a failure
@@ -317,7 +317,7 @@ impl<S: Serializer> CacheService<S> {
         }
         if self.inner.in_process {
             for (key, entry) in encoded {
-                (*self.inner.backend).set_entry(key, entry, ttl).await?;
+                self.inner.backend.set_entry(key, entry, ttl).await?;
             }
             return Ok(());
         }
@@ -325,7 +325,7 @@ impl<S: Serializer> CacheService<S> {
             .into_iter()
             .map(|(k, e)| (k, e.into_bytes()))
             .collect();
-        (*self.inner.backend).set_many(&raw, ttl).await
+        self.inner.backend.set_many(&raw, ttl).await
     }
 
     /// Removes `key`, returning whether it existed; `false` on a failure (logged and counted).
@@ -342,7 +342,7 @@ impl<S: Serializer> CacheService<S> {
     /// [`ErrorKind::KeyInvalid`] or the backend's error.
     pub async fn try_delete(&self, key: &str) -> Result<bool> {
         self.check_key(key, Operation::Delete)?;
-        (*self.inner.backend).delete(key).await
+        self.inner.backend.delete(key).await
     }
 
     /// Removes `keys`, returning how many existed; `0` on a failure (logged and counted).
@@ -362,7 +362,7 @@ impl<S: Serializer> CacheService<S> {
         for key in keys {
             self.check_key(key, Operation::DeleteMany)?;
         }
-        (*self.inner.backend).delete_many(keys).await
+        self.inner.backend.delete_many(keys).await
     }
 
     /// Removes every key of this service's namespace matching `glob`, returning how many.
@@ -371,7 +371,7 @@ impl<S: Serializer> CacheService<S> {
     ///
     /// [`ErrorKind::Unsupported`] where the backend cannot delete by pattern, or its error.
     pub async fn delete_pattern(&self, glob: &str) -> Result<u64> {
-        (*self.inner.backend).delete_pattern(glob).await
+        self.inner.backend.delete_pattern(glob).await
     }
 
     /// Removes every key of this service's namespace, and only those.
@@ -380,7 +380,7 @@ impl<S: Serializer> CacheService<S> {
     ///
     /// [`ErrorKind::Unsupported`] where the backend cannot clear, or its error.
     pub async fn clear(&self) -> Result<()> {
-        (*self.inner.backend).clear().await
+        self.inner.backend.clear().await
     }
 
     // ----- single-flight load ----------------------------------------------------------------
@@ -505,7 +505,7 @@ impl<S: Serializer> CacheService<S> {
 
     /// Checks the backend within `timeout`.
     pub async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
-        (*self.inner.backend).health_check(timeout).await
+        self.inner.backend.health_check(timeout).await
     }
 
     /// A receiver of this service's hit, miss and error events, or `None` when the service was
@@ -552,7 +552,7 @@ impl<S: Serializer> CacheService<S> {
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        let Some(entry) = (*self.inner.backend).get_entry(key).await? else {
+        let Some(entry) = self.inner.backend.get_entry(key).await? else {
             return Ok(None);
         };
         match entry.into_object_as::<T>() {
@@ -577,7 +577,7 @@ impl<S: Serializer> CacheService<S> {
         T: Serialize + Send + Sync + 'static,
     {
         let entry = self.entry(key, &**value, Operation::Set, || value.clone() as Object)?;
-        (*self.inner.backend).set_entry(key, entry, ttl).await
+        self.inner.backend.set_entry(key, entry, ttl).await
     }
 
     /// Encodes `value` into an entry, with its object when the stack keeps objects.
