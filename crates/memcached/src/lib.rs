@@ -1,0 +1,1 @@
+//! Memcached backend (in progress).
