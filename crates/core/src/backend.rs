@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::capabilities::Capabilities;
-use crate::error::Result;
+use crate::error::{Error, Operation, Result};
 use crate::health::HealthCheckResult;
 use crate::value::CacheValue;
 
@@ -75,6 +75,18 @@ pub trait CacheBackend: Send + Sync + fmt::Debug + 'static {
 
     /// Removes every key of this namespace, and only those.
     async fn clear(&self) -> Result<()>;
+
+    /// Lists at most `limit` live keys of this namespace matching `glob`, relative to the
+    /// namespace, in no particular order.
+    ///
+    /// This is an operator's tool (the CLI's `keys`, a secret store's listing), not a hot-path
+    /// call: on a remote backend it scans. The default, for backends whose
+    /// [`Capabilities::list_keys`] is false, returns
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    async fn keys(&self, glob: &str, limit: usize) -> Result<Vec<String>> {
+        let _ = (glob, limit);
+        Err(Error::unsupported(self.name().to_owned(), Operation::Keys))
+    }
 
     /// Checks the backend within `timeout`. Never fails: problems are reported in the result.
     async fn health_check(&self, timeout: Duration) -> HealthCheckResult;
@@ -208,6 +220,19 @@ macro_rules! forward_backend {
                 Self: 'a,
             {
                 (**self).clear()
+            }
+
+            fn keys<'l0, 'l1, 'a>(
+                &'l0 self,
+                glob: &'l1 str,
+                limit: usize,
+            ) -> BoxFuture<'a, Result<Vec<String>>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                Self: 'a,
+            {
+                (**self).keys(glob, limit)
             }
 
             fn health_check<'l0, 'a>(

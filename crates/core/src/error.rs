@@ -107,6 +107,8 @@ pub enum Operation {
     DeletePattern,
     /// [`CacheBackend::clear`](crate::CacheBackend::clear).
     Clear,
+    /// [`CacheBackend::keys`](crate::CacheBackend::keys).
+    Keys,
     /// [`CacheBackend::health_check`](crate::CacheBackend::health_check).
     Health,
     /// Connecting to a backend.
@@ -123,7 +125,7 @@ pub enum Operation {
 
 impl Operation {
     /// All operations, in declaration order.
-    pub const ALL: [Operation; 15] = [
+    pub const ALL: [Operation; 16] = [
         Self::Get,
         Self::Set,
         Self::Delete,
@@ -133,6 +135,7 @@ impl Operation {
         Self::DeleteMany,
         Self::DeletePattern,
         Self::Clear,
+        Self::Keys,
         Self::Health,
         Self::Connect,
         Self::Serialize,
@@ -154,6 +157,7 @@ impl Operation {
             Self::DeleteMany => "delete_many",
             Self::DeletePattern => "delete_pattern",
             Self::Clear => "clear",
+            Self::Keys => "keys",
             Self::Health => "health",
             Self::Connect => "connect",
             Self::Serialize => "serialize",

@@ -304,6 +304,21 @@ impl CacheBackend for MemoryBackend {
         Ok(())
     }
 
+    async fn keys(&self, glob: &str, limit: usize) -> Result<Vec<String>> {
+        let pattern = Pattern::new(glob);
+        Ok(self
+            .shared
+            .cache
+            .iter()
+            .filter(|(_, entry)| entry.is_live())
+            .filter_map(|(k, _)| {
+                let rest = k.strip_prefix(&*self.prefix)?;
+                pattern.matches(rest).then(|| rest.to_owned())
+            })
+            .take(limit)
+            .collect())
+    }
+
     async fn health_check(&self, _timeout: Duration) -> HealthCheckResult {
         let started = Instant::now();
         // A real lookup through the store, so a wedged store would show in the latency.

@@ -374,6 +374,16 @@ impl<S: Serializer> CacheService<S> {
         self.inner.backend.delete_pattern(glob).await
     }
 
+    /// Lists at most `limit` keys of this service's namespace matching `glob`, relative to the
+    /// namespace. An operator's tool: remote backends scan to answer it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unsupported`] where the backend cannot list keys, or its error.
+    pub async fn keys(&self, glob: &str, limit: usize) -> Result<Vec<String>> {
+        self.inner.backend.keys(glob, limit).await
+    }
+
     /// Removes every key of this service's namespace, and only those.
     ///
     /// # Errors

@@ -261,6 +261,30 @@ async fn a_tenant_glob_cannot_reach_keys_outside_its_namespace() {
 }
 
 #[tokio::test]
+async fn keys_of_a_namespaced_service_are_listed_without_the_prefix() {
+    let store = MemoryBackend::new();
+    let star = CacheService::builder(store.clone()).namespace("t*:").build();
+    let other = CacheService::builder(store.clone()).namespace("tx:").build();
+    assert!(star.set("user:1", &1u32, None).await);
+    assert!(star.set("user:2", &2u32, None).await);
+    assert!(other.set("user:3", &3u32, None).await);
+
+    let mut keys = star.keys("user:*", 10).await.unwrap();
+    keys.sort();
+    assert_eq!(keys, ["user:1", "user:2"]);
+    assert_eq!(other.keys("*", 10).await.unwrap(), ["user:3"]);
+    assert_eq!(
+        CacheService::builder(Failing::default())
+            .build()
+            .keys("*", 10)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Unsupported
+    );
+}
+
+#[tokio::test]
 async fn clear_of_a_namespace_without_pattern_delete_is_unsupported() {
     let cache = CacheService::builder(Failing::default())
         .namespace("ns:")

@@ -63,6 +63,10 @@ impl<B: CacheBackend> CacheBackend for BytesOnly<B> {
     async fn delete_pattern(&self, glob: &str) -> Result<u64> {
         self.0.delete_pattern(glob).await
     }
+
+    async fn keys(&self, glob: &str, limit: usize) -> Result<Vec<String>> {
+        self.0.keys(glob, limit).await
+    }
     async fn clear(&self) -> Result<()> {
         self.0.clear().await
     }

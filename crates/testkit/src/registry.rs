@@ -5,7 +5,7 @@
 use lexicache_core::Capabilities;
 
 use crate::cases::{
-    basic, batch, concurrency, health, keys, namespace, objects, pattern, ttl, values,
+    basic, batch, concurrency, health, keys, listing, namespace, objects, pattern, ttl, values,
 };
 use crate::ctx::{Ctx, Factory};
 
@@ -127,6 +127,10 @@ pattern::delete_pattern_without_match_returns_zero when |c| c.pattern_delete;
 pattern::delete_pattern_counts_many_keys when |c| c.pattern_delete;
 pattern::delete_pattern_does_not_touch_expired_or_deleted_keys when |c| c.pattern_delete && c.tokio_clock;
 pattern::delete_pattern_is_unsupported_when_not_capable when |c| !c.pattern_delete;
+listing::keys_lists_matching_keys_relative_to_namespace when |c| c.list_keys;
+listing::keys_stops_at_the_limit when |c| c.list_keys;
+listing::keys_omits_deleted_and_expired_keys when |c| c.list_keys && c.tokio_clock;
+listing::keys_is_unsupported_when_not_capable when |c| !c.list_keys;
 namespace::namespaces_do_not_share_keys when always;
 namespace::clear_removes_every_key_of_the_namespace when |c| c.clear;
 namespace::clear_leaves_other_namespace_intact when |c| c.clear;

@@ -111,6 +111,7 @@ impl CacheBackend for Reference {
         if self.full {
             caps.pattern_delete = true;
             caps.clear = true;
+            caps.list_keys = true;
             caps.in_process = true;
             caps.tokio_clock = true;
             caps.max_value_size = Some(MAX_VALUE);
@@ -186,6 +187,21 @@ impl CacheBackend for Reference {
         Ok(())
     }
 
+    async fn keys(&self, pattern: &str, limit: usize) -> Result<Vec<String>> {
+        if !self.full {
+            return Err(Error::unsupported("reference", Operation::Keys));
+        }
+        Ok(self
+            .lock()
+            .iter()
+            .filter(|(_, e)| e.live())
+            .filter_map(|(k, _)| k.strip_prefix(&self.prefix))
+            .filter(|rest| glob::matches(pattern, rest))
+            .take(limit)
+            .map(str::to_owned)
+            .collect())
+    }
+
     async fn health_check(&self, _timeout: Duration) -> HealthCheckResult {
         let started = std::time::Instant::now();
         drop(self.lock());
@@ -236,6 +252,7 @@ async fn run_all_reports_what_applies_to_the_full_reference() {
         report.skipped,
         [
             "delete_pattern_is_unsupported_when_not_capable",
+            "keys_is_unsupported_when_not_capable",
             "clear_is_unsupported_when_not_capable"
         ]
     );
@@ -308,6 +325,9 @@ impl CacheBackend for StaleObject {
     }
     async fn delete_pattern(&self, pattern: &str) -> Result<u64> {
         self.0.delete_pattern(pattern).await
+    }
+    async fn keys(&self, pattern: &str, limit: usize) -> Result<Vec<String>> {
+        self.0.keys(pattern, limit).await
     }
     async fn clear(&self) -> Result<()> {
         self.0.clear().await

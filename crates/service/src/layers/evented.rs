@@ -150,6 +150,11 @@ impl<B: CacheBackend> CacheBackend for Evented<B> {
         self.observe(Operation::Clear, result)
     }
 
+    async fn keys(&self, glob: &str, limit: usize) -> Result<Vec<String>> {
+        let result = self.inner.keys(glob, limit).await;
+        self.observe(Operation::Keys, result)
+    }
+
     async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
         self.inner.health_check(timeout).await
     }

@@ -273,6 +273,13 @@ impl<B: CacheBackend> CacheBackend for Metered<B> {
         result
     }
 
+    async fn keys(&self, glob: &str, limit: usize) -> Result<Vec<String>> {
+        let started = self.start();
+        let result = self.inner.keys(glob, limit).await;
+        self.record(Operation::Keys, started, &result, |_| Outcome::Ok);
+        result
+    }
+
     async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
         self.inner.health_check(timeout).await
     }

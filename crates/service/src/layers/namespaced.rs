@@ -177,6 +177,16 @@ impl<B: CacheBackend> CacheBackend for Namespaced<B> {
         self.inner.delete_pattern(&scoped).await.map(|_| ())
     }
 
+    async fn keys(&self, glob: &str, limit: usize) -> Result<Vec<String>> {
+        let scoped = format!("{}{glob}", self.glob_prefix);
+        let mut keys = self.inner.keys(&scoped, limit).await?;
+        // The scoped glob only matches keys under the prefix, so every key has it.
+        for key in &mut keys {
+            key.drain(..self.prefix.len());
+        }
+        Ok(keys)
+    }
+
     async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
         self.inner.health_check(timeout).await
     }

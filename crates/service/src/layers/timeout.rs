@@ -134,6 +134,11 @@ impl<B: CacheBackend> CacheBackend for Timeout<B> {
         self.bound(Operation::Clear, self.inner.clear()).await
     }
 
+    async fn keys(&self, glob: &str, limit: usize) -> Result<Vec<String>> {
+        self.bound(Operation::Keys, self.inner.keys(glob, limit))
+            .await
+    }
+
     async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
         match tokio::time::timeout(timeout, self.inner.health_check(timeout)).await {
             Ok(result) => result,

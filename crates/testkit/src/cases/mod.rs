@@ -7,6 +7,7 @@ pub(crate) mod batch;
 pub(crate) mod concurrency;
 pub(crate) mod health;
 pub(crate) mod keys;
+pub(crate) mod listing;
 pub(crate) mod namespace;
 pub(crate) mod objects;
 pub(crate) mod pattern;
