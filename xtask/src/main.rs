@@ -24,7 +24,7 @@ usage: cargo xtask <command>
 commands:
   ci                         cargo fmt --check, clippy -D warnings, test, doc -D warnings, tidy
   test                       services up, then the ci steps with the server URLs, then services down
-  services up|down|status    Redis (6390, cluster 7000-7002) and Memcached (11290, 11291) on 127.0.0.1
+  services up|down|status    Redis (6390, cluster 7000-7002, sentinel 26390) and Memcached (11290, 11291) on 127.0.0.1
   tidy                       every .rs file starts with //!, internal dependencies carry versions
   bench [ARGS..]             cargo bench -p lexicache-service --bench hot_path ARGS..
 ";

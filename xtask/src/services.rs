@@ -3,6 +3,7 @@
 //!
 //! - Redis standalone on 6390;
 //! - a Redis cluster of three primaries on 7000, 7001 and 7002;
+//! - a Redis Sentinel on 26390 that monitors the standalone server as master `lexicache`;
 //! - Memcached on 11290 and 11291.
 //!
 //! Each server runs in its own process group (so a Ctrl-C in the terminal does not take it down
@@ -10,7 +11,8 @@
 //! output in `server.log` beside it. `down` stops exactly the processes named by those pid
 //! files, after checking that the pid still belongs to the expected program, and removes
 //! everything but the logs, cluster state included, so the next `up` starts clean.
-//! Nothing is persisted: Redis runs with `save ""` and `appendonly no`.
+//! Nothing is persisted: Redis runs with `save ""` and `appendonly no`. Sentinel rewrites its
+//! own config file, so each start writes a fresh one.
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -33,11 +35,20 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 const CLUSTER_PORTS: [u16; 3] = [7000, 7001, 7002];
 
+/// The port of the standalone server, which the sentinel monitors.
+const STANDALONE_PORT: u16 = 6390;
+/// The port of the sentinel.
+const SENTINEL_PORT: u16 = 26390;
+/// The name under which the sentinel knows the standalone server.
+const SENTINEL_MASTER: &str = "lexicache";
+
 /// What kind of server a [`Service`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Redis,
     RedisClusterNode,
+    /// `redis-server --sentinel`, monitoring the standalone server.
+    RedisSentinel,
     Memcached,
 }
 
@@ -45,7 +56,8 @@ impl Kind {
     /// The program, as `/proc/<pid>/comm` names it.
     fn program(self) -> &'static str {
         match self {
-            Kind::Redis | Kind::RedisClusterNode => "redis-server",
+            // Sentinel is redis-server started with `--sentinel`.
+            Kind::Redis | Kind::RedisClusterNode | Kind::RedisSentinel => "redis-server",
             Kind::Memcached => "memcached",
         }
     }
@@ -59,11 +71,11 @@ struct Service {
     port: u16,
 }
 
-const SERVICES: [Service; 6] = [
+const SERVICES: [Service; 7] = [
     Service {
         name: "redis-6390",
         kind: Kind::Redis,
-        port: 6390,
+        port: STANDALONE_PORT,
     },
     Service {
         name: "redis-cluster-7000",
@@ -90,6 +102,12 @@ const SERVICES: [Service; 6] = [
         kind: Kind::Memcached,
         port: 11291,
     },
+    // Last, so the master it monitors already answers when it starts.
+    Service {
+        name: "redis-sentinel-26390",
+        kind: Kind::RedisSentinel,
+        port: SENTINEL_PORT,
+    },
 ];
 
 /// The variables the backend test suites read, with the values for these servers.
@@ -101,9 +119,17 @@ pub(crate) fn test_env() -> Vec<(&'static str, String)> {
     vec![
         (
             "LEXICACHE_TEST_REDIS_URL",
-            "redis://127.0.0.1:6390".to_owned(),
+            format!("redis://127.0.0.1:{STANDALONE_PORT}"),
         ),
         ("LEXICACHE_TEST_REDIS_CLUSTER", cluster.join(",")),
+        (
+            "LEXICACHE_TEST_REDIS_SENTINEL",
+            format!("127.0.0.1:{SENTINEL_PORT}"),
+        ),
+        (
+            "LEXICACHE_TEST_REDIS_SENTINEL_MASTER",
+            SENTINEL_MASTER.to_owned(),
+        ),
         (
             "LEXICACHE_TEST_MEMCACHED",
             "127.0.0.1:11290,127.0.0.1:11291".to_owned(),
@@ -133,6 +159,7 @@ impl Service {
         let what = match self.kind {
             Kind::Redis => "redis standalone",
             Kind::RedisClusterNode => "redis cluster node",
+            Kind::RedisSentinel => "redis sentinel",
             Kind::Memcached => "memcached",
         };
         format!("{what:<18} 127.0.0.1:{:<5}", self.port)
@@ -151,7 +178,7 @@ impl Service {
     /// Whether the server answers its protocol's liveness probe.
     fn answers(&self) -> bool {
         match self.kind {
-            Kind::Redis | Kind::RedisClusterNode => {
+            Kind::Redis | Kind::RedisClusterNode | Kind::RedisSentinel => {
                 matches!(redis_command(self.port, "PING").as_deref(), Ok("PONG"))
             }
             Kind::Memcached => memcached_version(self.port).is_ok(),
@@ -171,6 +198,16 @@ impl Service {
                     .map_err(|e| Failure::new(format!("writing {}: {e}", conf.display())))?;
                 let mut cmd = Command::new(&bins.redis_server);
                 cmd.arg(&conf);
+                cmd
+            }
+            Kind::RedisSentinel => {
+                // Sentinel rewrites its config as it learns the topology, so a fresh one is
+                // written at every start and a stale one never carries over.
+                let conf = dir.join("sentinel.conf");
+                fs::write(&conf, self.sentinel_conf(&dir))
+                    .map_err(|e| Failure::new(format!("writing {}: {e}", conf.display())))?;
+                let mut cmd = Command::new(&bins.redis_server);
+                cmd.arg(&conf).arg("--sentinel");
                 cmd
             }
             Kind::Memcached => {
@@ -240,6 +277,25 @@ impl Service {
             );
         }
         conf
+    }
+
+    fn sentinel_conf(&self, dir: &Path) -> String {
+        format!(
+            "# Written by `cargo xtask services up`; removed by `down`. Sentinel rewrites it.\n\
+             bind 127.0.0.1\n\
+             port {port}\n\
+             protected-mode yes\n\
+             daemonize no\n\
+             dir \"{dir}\"\n\
+             logfile \"\"\n\
+             sentinel monitor {master} 127.0.0.1 {master_port} 1\n\
+             sentinel down-after-milliseconds {master} 5000\n\
+             sentinel failover-timeout {master} 60000\n",
+            port = self.port,
+            dir = dir.display(),
+            master = SENTINEL_MASTER,
+            master_port = STANDALONE_PORT,
+        )
     }
 
     /// Removes everything in the service directory except the log.
@@ -495,6 +551,11 @@ pub(crate) fn status() -> Result {
             let state = info_field(&info, "cluster_state").unwrap_or("unknown");
             line.push_str(&format!(" (cluster_state:{state})"));
         }
+        if answers && s.kind == Kind::RedisSentinel {
+            let info = redis_command(s.port, "INFO sentinel").unwrap_or_default();
+            let master = info_field(&info, "master0").unwrap_or("no master");
+            line.push_str(&format!(" ({master})"));
+        }
         if !answers {
             down += 1;
         }
@@ -720,9 +781,36 @@ mod tests {
     }
 
     #[test]
+    fn sentinel_conf_monitors_the_standalone_server_on_loopback() {
+        let sentinel = SERVICES
+            .iter()
+            .find(|s| s.kind == Kind::RedisSentinel)
+            .expect("a sentinel service");
+        let conf = sentinel.sentinel_conf(Path::new("/tmp/x"));
+        for line in [
+            "bind 127.0.0.1",
+            "port 26390",
+            "sentinel monitor lexicache 127.0.0.1 6390 1",
+        ] {
+            assert!(
+                conf.lines().any(|l| l == line),
+                "missing `{line}` in:\n{conf}"
+            );
+        }
+    }
+
+    #[test]
     fn test_env_names_every_server() {
         let env = test_env();
         assert_eq!(env[1].1, "127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002");
-        assert_eq!(env.len(), 3);
+        assert_eq!(
+            env[2],
+            ("LEXICACHE_TEST_REDIS_SENTINEL", "127.0.0.1:26390".into())
+        );
+        assert_eq!(
+            env[3],
+            ("LEXICACHE_TEST_REDIS_SENTINEL_MASTER", "lexicache".into())
+        );
+        assert_eq!(env.len(), 5);
     }
 }
