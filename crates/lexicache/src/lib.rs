@@ -40,10 +40,12 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `memory` | yes | [`MemoryBackend`] (moka, in-process) and [`CacheService::memory`] |
-//! | `full` | no | every backend and feature; today the same as `memory` |
+//! | `redis` | no | [`RedisBackend`] (fred: standalone, cluster, sentinel) in [`redis`] |
+//! | `memcached` | no | [`MemcachedBackend`] (async-memcached, many servers) in [`memcached`] |
+//! | `full` | no | every backend and feature |
 //!
-//! Redis, Memcached, further serializers, locks, tags, memoization, configuration and the
-//! semantic cache are planned and will arrive as features of this crate.
+//! Further serializers, locks, tags, memoization, configuration and the semantic cache are
+//! planned and will arrive as features of this crate.
 //!
 //! # Where things are
 //!
@@ -66,6 +68,26 @@ pub mod memory {
     pub use lexicache_memory::*;
 }
 
+#[cfg(feature = "redis")]
+pub use lexicache_redis::{RedisBackend, RedisBackendBuilder};
+
+/// The Redis backend on fred (feature `redis`): the whole `lexicache-redis` crate, including its
+/// re-export of `fred`.
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use lexicache_redis::*;
+}
+
+#[cfg(feature = "memcached")]
+pub use lexicache_memcached::{MemcachedBackend, MemcachedBackendBuilder};
+
+/// The Memcached backend on async-memcached (feature `memcached`): the whole
+/// `lexicache-memcached` crate, including its re-export of `async_memcached`.
+#[cfg(feature = "memcached")]
+pub mod memcached {
+    pub use lexicache_memcached::*;
+}
+
 /// The names most programs need: `use lexicache::prelude::*;`.
 pub mod prelude {
     pub use crate::{
@@ -75,4 +97,10 @@ pub mod prelude {
 
     #[cfg(feature = "memory")]
     pub use crate::MemoryBackend;
+
+    #[cfg(feature = "memcached")]
+    pub use crate::MemcachedBackend;
+
+    #[cfg(feature = "redis")]
+    pub use crate::RedisBackend;
 }
