@@ -288,8 +288,10 @@ impl Header {
         if head[2] != FORMAT_VERSION {
             return Err(corrupt(layer, op, Reason::BadVersion(head[2])));
         }
-        let codec = Codec::from_id(head[3]).ok_or(corrupt(layer, op, Reason::UnknownCodec(head[3])))?;
-        let flags = Flags::from_bits(head[4]).ok_or(corrupt(layer, op, Reason::UnknownFlags(head[4])))?;
+        let codec = Codec::from_id(head[3])
+            .ok_or_else(|| corrupt(layer, op, Reason::UnknownCodec(head[3])))?;
+        let flags = Flags::from_bits(head[4])
+            .ok_or_else(|| corrupt(layer, op, Reason::UnknownFlags(head[4])))?;
         Ok((Self { codec, flags }, body))
     }
 }

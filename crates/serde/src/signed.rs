@@ -178,7 +178,10 @@ impl<S: Plain> Serializer for Signed<S> {
 
         let payload = &rest[..payload_len];
         debug_assert_eq!(HEADER_LEN + KEY_ID_LEN + payload_len + MAC_LEN, bytes.len());
-        self.inner
-            .decode_body(key, header.with_flags(flags.without(Flags::SIGNED)), payload)
+        self.inner.decode_body(
+            key,
+            header.with_flags(flags.without(Flags::SIGNED)),
+            payload,
+        )
     }
 }
