@@ -41,5 +41,5 @@ pub use events::{CacheEvent, EventBus, EvictionCause};
 pub use health::{HealthCheckResult, HealthStatus};
 pub use key::{key_hash, KeyRules, DEFAULT_MAX_KEY_LEN};
 pub use metrics::{CacheMetrics, MetricsSnapshot, Outcome};
-pub use serializer::{Json, Serializer};
+pub use serializer::Serializer;
 pub use value::{CacheValue, Object};

@@ -1,4 +1,5 @@
-//! The [`Serializer`] contract and the default [`Json`] codec.
+//! The [`Serializer`] contract. The codecs (JSON, postcard, compression, signing, encryption)
+//! live in `lexicache-serde`.
 
 use std::fmt;
 
@@ -6,7 +7,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::{Error, ErrorKind, Operation, Result};
+use crate::error::Result;
 
 /// Turns typed values into bytes and back.
 ///
@@ -29,44 +30,4 @@ pub trait Serializer: Send + Sync + fmt::Debug + 'static {
     ///
     /// [`ErrorKind::Serialization`] when the bytes are not a valid `T`.
     fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T>;
-}
-
-/// JSON via `serde_json`: readable by any language and by operators, the default.
-///
-/// ```
-/// use lexicache_core::{Json, Serializer};
-///
-/// let bytes = Json.encode("k", &vec![1, 2, 3]).unwrap();
-/// assert_eq!(&bytes[..], b"[1,2,3]");
-/// let back: Vec<u32> = Json.decode("k", &bytes).unwrap();
-/// assert_eq!(back, [1, 2, 3]);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Json;
-
-impl Serializer for Json {
-    fn name(&self) -> &str {
-        "json"
-    }
-
-    fn encode<T: Serialize + ?Sized>(&self, _key: &str, value: &T) -> Result<Bytes> {
-        serde_json::to_vec(value).map(Bytes::from).map_err(|e| {
-            Error::new(ErrorKind::Serialization, "json")
-                .with_operation(Operation::Serialize)
-                .with_message("value cannot be encoded as JSON")
-                .with_source(e)
-        })
-    }
-
-    fn decode<T: DeserializeOwned>(&self, _key: &str, bytes: &[u8]) -> Result<T> {
-        serde_json::from_slice(bytes).map_err(|e| {
-            Error::new(ErrorKind::Serialization, "json")
-                .with_operation(Operation::Deserialize)
-                .with_message(format!(
-                    "stored bytes are not valid JSON for {}",
-                    std::any::type_name::<T>()
-                ))
-                .with_source(e)
-        })
-    }
 }

@@ -42,9 +42,11 @@
 //! | `memory` | yes | [`MemoryBackend`] (moka, in-process) and [`CacheService::memory`] |
 //! | `redis` | no | [`RedisBackend`] (fred: standalone, cluster, sentinel) in [`redis`] |
 //! | `memcached` | no | [`MemcachedBackend`] (async-memcached, many servers) in [`memcached`] |
+//! | `compression` | no | zstd `Compressing` in [`serializers`] |
+//! | `crypto` | no | HMAC `Signed`, AEAD `Encrypted` and the secret store in [`serializers`] |
 //! | `full` | no | every backend and feature |
 //!
-//! Further serializers, locks, tags, memoization, configuration and the semantic cache are
+//! Locks, tags, memoization, configuration and the semantic cache are
 //! planned and will arrive as features of this crate.
 //!
 //! # Where things are
@@ -57,7 +59,15 @@
 #![deny(missing_docs)]
 
 pub use lexicache_core::*;
+pub use lexicache_serde::{Json, Postcard};
 pub use lexicache_service::{layers, single_flight, CacheService, CacheServiceBuilder};
+
+/// Serializers and the value envelope: the whole `lexicache-serde` crate. [`Json`] (the
+/// default) and [`Postcard`] are always here; `Compressing` comes with feature `compression`,
+/// and `Signed`, `Encrypted` and the secret store with feature `crypto`.
+pub mod serializers {
+    pub use lexicache_serde::*;
+}
 
 #[cfg(feature = "memory")]
 pub use lexicache_memory::{MemoryBackend, MemoryBackendBuilder};
@@ -91,7 +101,7 @@ pub mod memcached {
 /// The names most programs need: `use lexicache::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        CacheBackend, CacheService, CacheServiceBuilder, Error, ErrorKind, Json, Result,
+        CacheBackend, CacheService, CacheServiceBuilder, Error, ErrorKind, Json, Postcard, Result,
         Serializer, SharedBackend,
     };
 

@@ -264,4 +264,5 @@ impl Serializer for Postcard {
     }
 }
 
+#[cfg(feature = "compression")]
 pub(crate) use sealed::Sealed;

@@ -353,6 +353,7 @@ impl Envelope {
             (None, body)
         };
         // The size a compressed payload declares is readable only when it is not encrypted.
+        #[cfg(feature = "compression")]
         let content_size = if flags.contains(Flags::COMPRESSED) && !flags.contains(Flags::ENCRYPTED)
         {
             zstd::zstd_safe::get_frame_content_size(payload)
@@ -361,6 +362,9 @@ impl Envelope {
         } else {
             None
         };
+        // Without zstd the declared size cannot be read; the envelope still parses.
+        #[cfg(not(feature = "compression"))]
+        let content_size = None;
         Ok(Self {
             header,
             len: bytes.len(),

@@ -54,25 +54,50 @@
 //! assert_eq!(cache.get::<Report>("report:today").await, None);
 //! # Ok(()) }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `compression` | yes | [`Compressing`] (zstd) |
+//! | `crypto` | yes | [`Signed`], [`Encrypted`], the key types and the secret store (ring) |
+//!
+//! [`Json`], [`Postcard`] and the [`envelope`] need neither, which is how `lexicache-service`
+//! uses this crate for its default serializer.
 #![deny(missing_docs)]
+// Without every feature, some failure reasons and envelope constants have no user.
+#![cfg_attr(
+    not(all(feature = "compression", feature = "crypto")),
+    allow(dead_code)
+)]
 
 mod codec;
+#[cfg(feature = "compression")]
 mod compress;
+#[cfg(feature = "crypto")]
 mod encrypted;
 pub mod envelope;
 mod error;
+#[cfg(feature = "crypto")]
 mod keys;
+#[cfg(feature = "crypto")]
 mod secret;
+#[cfg(feature = "crypto")]
 mod signed;
 
 pub use codec::{Format, Json, Plain, Postcard};
+#[cfg(feature = "compression")]
 pub use compress::{
     Compressing, CompressionStats, DEFAULT_LEVEL, DEFAULT_MAX_DECOMPRESSED, DEFAULT_THRESHOLD,
 };
+#[cfg(feature = "crypto")]
 pub use encrypted::Encrypted;
 pub use envelope::{Codec, Envelope, Flags, Header};
+#[cfg(feature = "crypto")]
 pub use keys::{Aead, EncryptionKey, SigningKey};
+#[cfg(feature = "crypto")]
 pub use secret::{
     BackendSecretStore, Secret, SecretStore, DEFAULT_LIST_LIMIT, DEFAULT_SECRET_PREFIX,
 };
+#[cfg(feature = "crypto")]
 pub use signed::Signed;

@@ -6,9 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lexicache_core::{
-    CacheBackend, CacheMetrics, EventBus, Json, KeyRules, Serializer, SharedBackend,
-};
+use lexicache_core::{CacheBackend, CacheMetrics, EventBus, KeyRules, Serializer, SharedBackend};
+
+use lexicache_serde::Json;
 
 use crate::layers::{Evented, Metered, Namespaced, Timeout};
 use crate::service::CacheService;

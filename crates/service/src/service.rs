@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use lexicache_core::{
     key_hash, BoxError, CacheBackend, CacheEvent, CacheMetrics, CacheValue, Capabilities, Error,
-    ErrorKind, EventBus, HealthCheckResult, Json, KeyRules, MetricsSnapshot, Object, Operation,
-    Outcome, Result, Serializer, SharedBackend,
+    ErrorKind, EventBus, HealthCheckResult, KeyRules, MetricsSnapshot, Object, Operation, Outcome,
+    Result, Serializer, SharedBackend,
 };
+use lexicache_serde::Json;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::broadcast;

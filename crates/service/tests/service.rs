@@ -235,7 +235,11 @@ async fn namespaces_isolate_services_sharing_one_store() {
 
     assert_eq!(a.get::<u32>("k").await, Some(1));
     assert_eq!(b.get::<u32>("k").await, Some(2));
-    assert_eq!(store.get("a:k").await.unwrap().as_deref(), Some(&b"1"[..]));
+    // The stored bytes are the default serializer's: the five-byte envelope, then JSON.
+    let stored = store.get("a:k").await.unwrap().unwrap();
+    let (header, body) = lexicache_serde::Header::split(&stored).unwrap();
+    assert_eq!(header.codec(), lexicache_serde::Codec::Json);
+    assert_eq!(body, b"1");
 
     assert_eq!(b.delete_pattern("*").await.unwrap(), 2);
     assert_eq!(a.get::<u32>("k").await, Some(1));
@@ -263,8 +267,12 @@ async fn a_tenant_glob_cannot_reach_keys_outside_its_namespace() {
 #[tokio::test]
 async fn keys_of_a_namespaced_service_are_listed_without_the_prefix() {
     let store = MemoryBackend::new();
-    let star = CacheService::builder(store.clone()).namespace("t*:").build();
-    let other = CacheService::builder(store.clone()).namespace("tx:").build();
+    let star = CacheService::builder(store.clone())
+        .namespace("t*:")
+        .build();
+    let other = CacheService::builder(store.clone())
+        .namespace("tx:")
+        .build();
     assert!(star.set("user:1", &1u32, None).await);
     assert!(star.set("user:2", &2u32, None).await);
     assert!(other.set("user:3", &3u32, None).await);

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, Capabilities, Error, ErrorKind, HealthCheckResult, Json,
-    Operation, Result, Serializer,
+    async_trait, Bytes, CacheBackend, Capabilities, Error, ErrorKind, HealthCheckResult, Operation,
+    Result, Serializer,
 };
+use lexicache_serde::Json;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
