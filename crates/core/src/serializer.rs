@@ -21,13 +21,13 @@ pub trait Serializer: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Serialization`] when the value cannot be encoded.
+    /// [`ErrorKind::Serialization`](crate::ErrorKind::Serialization) when the value cannot be encoded.
     fn encode<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<Bytes>;
 
     /// Decodes bytes read from `key`.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Serialization`] when the bytes are not a valid `T`.
+    /// [`ErrorKind::Serialization`](crate::ErrorKind::Serialization) when the bytes are not a valid `T`.
     fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T>;
 }

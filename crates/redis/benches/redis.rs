@@ -8,15 +8,15 @@
 //! `cargo bench -p lexicache-redis --bench redis -- --warm-up-time 1 --measurement-time 3`;
 //! docs/benchmarks.md holds the figures.
 
-// `criterion_group!` generates an undocumented public function.
-#![allow(missing_docs)]
+// `criterion_group!` generates an undocumented public function; the paired measurement
+// prints its figures.
+#![allow(missing_docs, clippy::print_stdout)]
 
-use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use lexicache_core::{Bytes, Error, ErrorKind, Operation, Result, Serializer};
 use lexicache_redis::fred::clients::Client;
 use lexicache_redis::fred::interfaces::KeysInterface;
@@ -81,36 +81,105 @@ fn user(id: u64) -> User {
     }
 }
 
-/// Runs `iters` operations spread over [`TASKS`] spawned tasks and returns the wall time.
-fn run<F, Fut>(rt: &Runtime, iters: u64, op: F) -> Duration
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let op = Arc::new(op);
-    rt.block_on(async move {
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..TASKS)
-            .map(|t| {
-                let n = iters / TASKS + u64::from(t < iters % TASKS);
-                let op = op.clone();
-                tokio::spawn(async move {
-                    let mut k = (t as usize * 157) % KEYS;
-                    for _ in 0..n {
-                        op(k).await;
-                        k = if k + 1 == KEYS { 0 } else { k + 1 };
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("a bench task");
-        }
-        started.elapsed()
-    })
+/// What every row needs: the clients, the keys and the values.
+struct Fixture {
+    raw: Client,
+    /// The full keys the raw rows use (the same keys the postcard service reads).
+    full: Vec<String>,
+    names: Vec<String>,
+    users: Vec<User>,
+    encoded: Vec<Bytes>,
+    postcard: CacheService<Postcard>,
+    json: CacheService,
+    /// Kept alive: dropping the last handle of a backend closes its client.
+    _raw_backend: RedisBackend,
 }
 
-fn redis(c: &mut Criterion) {
+/// One measured operation.
+#[derive(Debug, Clone, Copy)]
+enum Row {
+    RawGet,
+    ServiceGetPostcard,
+    ServiceGetJson,
+    RawSet,
+    ServiceSetPostcard,
+}
+
+impl Row {
+    const ALL: [Row; 5] = [
+        Row::RawGet,
+        Row::ServiceGetPostcard,
+        Row::ServiceGetJson,
+        Row::RawSet,
+        Row::ServiceSetPostcard,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Row::RawGet => "a_raw_fred_get",
+            Row::ServiceGetPostcard => "b_service_get_postcard",
+            Row::ServiceGetJson => "c_service_get_json",
+            Row::RawSet => "d_raw_fred_set",
+            Row::ServiceSetPostcard => "e_service_set_postcard",
+        }
+    }
+
+    async fn run(self, f: &Fixture, k: usize) {
+        match self {
+            Row::RawGet => {
+                let v: Option<Bytes> = f.raw.get(f.full[k].as_str()).await.expect("GET");
+                black_box(v).expect("a hit");
+            }
+            Row::ServiceGetPostcard => {
+                black_box(f.postcard.get::<User>(&f.names[k]).await).expect("a hit");
+            }
+            Row::ServiceGetJson => {
+                black_box(f.json.get::<User>(&f.names[k]).await).expect("a hit");
+            }
+            Row::RawSet => {
+                let _: () = f
+                    .raw
+                    .set(
+                        f.full[k].as_str(),
+                        Value::Bytes(f.encoded[k].clone()),
+                        None,
+                        None,
+                        false,
+                    )
+                    .await
+                    .expect("SET");
+            }
+            Row::ServiceSetPostcard => {
+                assert!(f.postcard.set(&f.names[k], &f.users[k], None).await);
+            }
+        }
+    }
+}
+
+/// Runs `iters` operations of `row` spread over [`TASKS`] spawned tasks; returns the wall time.
+async fn fan_out(f: &Arc<Fixture>, iters: u64, row: Row) -> Duration {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let n = iters / TASKS + u64::from(t < iters % TASKS);
+            let f = f.clone();
+            tokio::spawn(async move {
+                let mut k = (t as usize * 157) % KEYS;
+                for _ in 0..n {
+                    row.run(&f, k).await;
+                    k = if k + 1 == KEYS { 0 } else { k + 1 };
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("a bench task");
+    }
+    started.elapsed()
+}
+
+/// The runtime and the warm fixture every measurement uses.
+fn setup() -> (Runtime, Arc<Fixture>) {
     let url = std::env::var("LEXICACHE_TEST_REDIS_URL").expect(
         "LEXICACHE_TEST_REDIS_URL is not set: run `cargo xtask services up` and export its variables",
     );
@@ -122,128 +191,135 @@ fn redis(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a multi-thread runtime");
-
-    let names: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("user:{i}")).collect());
-    let full: Arc<Vec<String>> = Arc::new(names.iter().map(|n| format!("{PREFIX}{n}")).collect());
-    let users: Arc<Vec<User>> = Arc::new((0..KEYS as u64).map(user).collect());
-    let encoded: Arc<Vec<Bytes>> = Arc::new(
-        users
+    let fixture = rt.block_on(async {
+        let connect = || async {
+            RedisBackend::builder()
+                .url(&url)
+                .prefix(PREFIX)
+                // A busy two-core machine can stall a task past the 500 ms default; the bench
+                // measures throughput, so a stall must not abort it.
+                .command_timeout(Duration::from_secs(10))
+                .connect()
+                .await
+                .expect("connect to the local redis; run `cargo xtask services up`")
+        };
+        let backend = connect().await;
+        // A second backend with the same settings lends the raw client: same fred settings,
+        // its own connection.
+        let raw_backend = connect().await;
+        let postcard = CacheService::builder(backend.clone())
+            .serializer(Postcard)
+            .build();
+        let json = CacheService::builder(backend.with_prefix(format!("{PREFIX}json:"))).build();
+        let names: Vec<String> = (0..KEYS).map(|i| format!("user:{i}")).collect();
+        let users: Vec<User> = (0..KEYS as u64).map(user).collect();
+        for (n, u) in names.iter().zip(&users) {
+            assert!(postcard.set(n, u, None).await);
+            assert!(json.set(n, u, None).await);
+        }
+        assert_eq!(postcard.get::<User>("user:7").await, Some(user(7)));
+        assert_eq!(json.get::<User>("user:7").await, Some(user(7)));
+        let encoded: Vec<Bytes> = users
             .iter()
             .map(|u| Postcard.encode("", u).expect("encode"))
-            .collect(),
-    );
+            .collect();
+        let json_len = json_len(&users[7]);
+        // The issue's value size: a 100-200 byte record.
+        assert!((100..=200).contains(&encoded[7].len()) && (100..=200).contains(&json_len));
+        Arc::new(Fixture {
+            raw: raw_backend.client().clone(),
+            full: names.iter().map(|n| format!("{PREFIX}{n}")).collect(),
+            names,
+            users,
+            encoded,
+            postcard,
+            json,
+            _raw_backend: raw_backend,
+        })
+    });
+    (rt, fixture)
+}
 
-    let (postcard, json, raw_backend): (CacheService<Postcard>, CacheService, RedisBackend) = rt
-        .block_on(async {
-            let connect = || async {
-                RedisBackend::builder()
-                    .url(&url)
-                    .prefix(PREFIX)
-                    // A busy two-core machine can stall a task past the 500 ms default; the bench
-                    // measures throughput, so a stall must not abort it.
-                    .command_timeout(Duration::from_secs(10))
-                    .connect()
-                    .await
-                    .expect("connect to the local redis; run `cargo xtask services up`")
-            };
-            let backend = connect().await;
-            // A second backend with the same settings lends the raw client: same fred settings,
-            // its own connection. It is kept alive: dropping the last handle closes the client.
-            let raw = connect().await;
-            let postcard = CacheService::builder(backend.clone())
-                .serializer(Postcard)
-                .build();
-            let json = CacheService::builder(backend.with_prefix(format!("{PREFIX}json:"))).build();
-            for (n, u) in names.iter().zip(users.iter()) {
-                assert!(postcard.set(n, u, None).await);
-                assert!(json.set(n, u, None).await);
-            }
-            assert_eq!(postcard.get::<User>("user:7").await, Some(user(7)));
-            assert_eq!(json.get::<User>("user:7").await, Some(user(7)));
-            (postcard, json, raw)
-        });
-    let raw: Client = raw_backend.client().clone();
-    let json_len = serde_json::to_vec(&users[7]).expect("json").len();
-    // The issue's value size: a 100-200 byte record (116 bytes postcard, 177 bytes JSON).
-    assert!((100..=200).contains(&encoded[7].len()) && (100..=200).contains(&json_len));
-    let postcard = Arc::new(postcard);
-    let json = Arc::new(json);
+fn json_len(user: &User) -> usize {
+    serde_json::to_vec(user).expect("json").len()
+}
 
+fn redis(c: &mut Criterion) {
+    let (rt, fixture) = setup();
     // Every row runs once per round, in turn, so the drift of a shared machine hits each
     // service row and its raw row alike; compare rows within a round.
     let mut group = c.benchmark_group("redis_64_tasks");
     group.throughput(Throughput::Elements(1));
     for round in 1..=ROUNDS {
-        group.bench_function(format!("a_raw_fred_get/{round}"), |b| {
-            b.iter_custom(|iters| {
-                let (raw, full) = (raw.clone(), full.clone());
-                run(&rt, iters, move |k| {
-                    let (raw, full) = (raw.clone(), full.clone());
-                    async move {
-                        let v: Option<Bytes> = raw.get(full[k].as_str()).await.expect("GET");
-                        black_box(v);
-                    }
-                })
+        for row in Row::ALL {
+            group.bench_function(format!("{}/{round}", row.name()), |b| {
+                b.to_async(&rt).iter_custom(|iters| {
+                    let fixture = fixture.clone();
+                    async move { fan_out(&fixture, iters, row).await }
+                });
             });
-        });
-        group.bench_function(format!("b_service_get_postcard/{round}"), |b| {
-            b.iter_custom(|iters| {
-                let (svc, names) = (postcard.clone(), names.clone());
-                run(&rt, iters, move |k| {
-                    let (svc, names) = (svc.clone(), names.clone());
-                    async move {
-                        black_box(svc.get::<User>(&names[k]).await.expect("a hit"));
-                    }
-                })
-            });
-        });
-        group.bench_function(format!("c_service_get_json/{round}"), |b| {
-            b.iter_custom(|iters| {
-                let (svc, names) = (json.clone(), names.clone());
-                run(&rt, iters, move |k| {
-                    let (svc, names) = (svc.clone(), names.clone());
-                    async move {
-                        black_box(svc.get::<User>(&names[k]).await.expect("a hit"));
-                    }
-                })
-            });
-        });
-        group.bench_function(format!("d_raw_fred_set/{round}"), |b| {
-            b.iter_custom(|iters| {
-                let (raw, full, encoded) = (raw.clone(), full.clone(), encoded.clone());
-                run(&rt, iters, move |k| {
-                    let (raw, full, encoded) = (raw.clone(), full.clone(), encoded.clone());
-                    async move {
-                        let _: () = raw
-                            .set(
-                                full[k].as_str(),
-                                Value::Bytes(encoded[k].clone()),
-                                None,
-                                None,
-                                false,
-                            )
-                            .await
-                            .expect("SET");
-                    }
-                })
-            });
-        });
-        group.bench_function(format!("e_service_set_postcard/{round}"), |b| {
-            b.iter_custom(|iters| {
-                let (svc, names, users) = (postcard.clone(), names.clone(), users.clone());
-                run(&rt, iters, move |k| {
-                    let (svc, names, users) = (svc.clone(), names.clone(), users.clone());
-                    async move {
-                        assert!(svc.set(&names[k], &users[k], None).await);
-                    }
-                })
-            });
-        });
+        }
     }
     group.finish();
-
     rt.block_on(async {
-        postcard.clear().await.expect("clear the bench keys");
+        fixture
+            .postcard
+            .clear()
+            .await
+            .expect("clear the bench keys");
+        fixture.json.clear().await.expect("clear the bench keys");
+    });
+}
+
+/// Operations per alternation of the paired measurement.
+const PAIR_OPS: u64 = 12_800;
+/// Alternations per pair.
+const PAIR_ROUNDS: usize = 21;
+
+/// The measurement that holds up on a noisy machine: each service row and its raw row run
+/// alternately, `PAIR_ROUNDS` times `PAIR_OPS` operations each, and the median of the
+/// per-alternation throughput ratios is printed. Neighbouring alternations see about the same
+/// machine load, so the ratio is stable where criterion's separate rows are not.
+fn paired() {
+    let (rt, fixture) = setup();
+    let pairs = [
+        (Row::RawGet, Row::ServiceGetPostcard),
+        (Row::RawGet, Row::ServiceGetJson),
+        (Row::RawSet, Row::ServiceSetPostcard),
+    ];
+    for (raw, ours) in pairs {
+        let mut ratios = Vec::with_capacity(PAIR_ROUNDS);
+        let (mut raw_total, mut ours_total) = (Duration::ZERO, Duration::ZERO);
+        rt.block_on(async {
+            for _ in 0..PAIR_ROUNDS {
+                let r = fan_out(&fixture, PAIR_OPS, raw).await;
+                let o = fan_out(&fixture, PAIR_OPS, ours).await;
+                raw_total += r;
+                ours_total += o;
+                ratios.push(r.as_secs_f64() / o.as_secs_f64());
+            }
+        });
+        ratios.sort_by(f64::total_cmp);
+        let ops = |d: Duration| (PAIR_OPS * PAIR_ROUNDS as u64) as f64 / d.as_secs_f64();
+        println!(
+            "paired {} vs {}: {:.0} vs {:.0} ops/s overall, median ratio {:.3} \
+             (min {:.3}, max {:.3}, {PAIR_ROUNDS} alternations of {PAIR_OPS} ops)",
+            ours.name(),
+            raw.name(),
+            ops(ours_total),
+            ops(raw_total),
+            ratios[PAIR_ROUNDS / 2],
+            ratios[0],
+            ratios[PAIR_ROUNDS - 1],
+        );
+    }
+    rt.block_on(async {
+        fixture
+            .postcard
+            .clear()
+            .await
+            .expect("clear the bench keys");
+        fixture.json.clear().await.expect("clear the bench keys");
     });
 }
 
@@ -252,4 +328,13 @@ criterion_group! {
     config = Criterion::default().sample_size(10);
     targets = redis
 }
-criterion_main!(benches);
+
+fn main() {
+    // What `criterion_main!` expands to, plus the paired measurement.
+    // `LEXICACHE_BENCH_PAIRED_ONLY=1` skips the criterion rows.
+    if std::env::var_os("LEXICACHE_BENCH_PAIRED_ONLY").is_none() {
+        benches();
+    }
+    paired();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -85,7 +85,7 @@ async fn unsigned_value_planted_in_the_backend_is_a_miss() {
         ..account()
     };
     for bytes in [
-        lexicache_core::Serializer::encode(&lexicache_core::Json, "account:7", &forged).unwrap(),
+        lexicache_core::Bytes::from(serde_json::to_vec(&forged).unwrap()),
         lexicache_core::Serializer::encode(&Json, "account:7", &forged).unwrap(),
     ] {
         backend.set("account:7", bytes, None).await.unwrap();
