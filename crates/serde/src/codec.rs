@@ -121,7 +121,7 @@ fn check_base(layer: &'static str, expected: Codec, header: Header) -> Result<()
 
 /// JSON via `serde_json`, behind the envelope header.
 ///
-/// A drop-in for the core `Json` (unit-like, `Copy`, `Default`), but every value starts with
+/// `CacheService`'s default serializer (unit-like, `Copy`, `Default`); every value starts with
 /// the [header](crate::Header), so a value written by another codec is a clear error. Encoding
 /// writes the header and then `serde_json::to_writer` into one buffer; decoding checks the
 /// header and decodes the rest of the slice in place.
