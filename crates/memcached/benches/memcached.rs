@@ -20,13 +20,14 @@
 
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_memcached::{AsciiProtocol, Client};
 use criterion::{criterion_group, Criterion, Throughput};
 use lexicache_core::{Bytes, CacheBackend, Error, ErrorKind, Operation, Result, Serializer};
 use lexicache_memcached::{MemcachedBackend, DEFAULT_POOL_SIZE};
 use lexicache_service::CacheService;
+use lexicache_testkit::bench;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -187,23 +188,13 @@ impl Row {
 
 /// Runs `iters` operations of `row` split over `TASKS` tasks, returning the wall time.
 async fn fan_out(fixture: &Arc<Fixture>, iters: u64, row: Row) -> Duration {
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|t| {
-            let fixture = fixture.clone();
-            let n = iters / TASKS + u64::from(t < iters % TASKS);
-            tokio::spawn(async move {
-                for j in 0..n {
-                    let i = ((t * 7919 + j * 104_729) % KEYS as u64) as usize;
-                    row.run(&fixture, i).await;
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.expect("bench task");
-    }
-    started.elapsed()
+    let fixture = fixture.clone();
+    bench::fan_out(TASKS, iters, move |t, j| {
+        let fixture = fixture.clone();
+        let i = ((t * 7919 + j * 104_729) % KEYS as u64) as usize;
+        async move { row.run(&fixture, i).await }
+    })
+    .await
 }
 
 /// The runtime and warm fixture every measurement uses.
@@ -303,30 +294,13 @@ fn paired() {
         (Row::RawSet, Row::ServiceSet),
     ];
     for (raw, ours) in pairs {
-        let mut ratios = Vec::with_capacity(PAIR_ROUNDS);
-        let (mut raw_total, mut ours_total) = (Duration::ZERO, Duration::ZERO);
-        rt.block_on(async {
-            for _ in 0..PAIR_ROUNDS {
-                let r = fan_out(&fixture, PAIR_OPS, raw).await;
-                let o = fan_out(&fixture, PAIR_OPS, ours).await;
-                raw_total += r;
-                ours_total += o;
-                ratios.push(r.as_secs_f64() / o.as_secs_f64());
-            }
-        });
-        ratios.sort_by(f64::total_cmp);
-        let ops = |d: Duration| (PAIR_OPS * PAIR_ROUNDS as u64) as f64 / d.as_secs_f64();
-        println!(
-            "paired {} vs {}: {:.0} vs {:.0} ops/s overall, median ratio {:.3} \
-             (min {:.3}, max {:.3}, {PAIR_ROUNDS} alternations of {PAIR_OPS} ops)",
-            ours.name(),
-            raw.name(),
-            ops(ours_total),
-            ops(raw_total),
-            ratios[PAIR_ROUNDS / 2],
-            ratios[0],
-            ratios[PAIR_ROUNDS - 1],
-        );
+        let ratio = rt.block_on(bench::paired(
+            PAIR_ROUNDS,
+            PAIR_OPS,
+            |ops| fan_out(&fixture, ops, raw),
+            |ops| fan_out(&fixture, ops, ours),
+        ));
+        println!("paired {} vs {}: {ratio}", ours.name(), raw.name());
     }
 }
 

@@ -14,7 +14,7 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, Criterion, Throughput};
 use lexicache_core::{Bytes, Error, ErrorKind, Operation, Result, Serializer};
@@ -23,6 +23,7 @@ use lexicache_redis::fred::interfaces::KeysInterface;
 use lexicache_redis::fred::types::Value;
 use lexicache_redis::RedisBackend;
 use lexicache_service::CacheService;
+use lexicache_testkit::bench;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
@@ -158,24 +159,13 @@ impl Row {
 
 /// Runs `iters` operations of `row` spread over [`TASKS`] spawned tasks; returns the wall time.
 async fn fan_out(f: &Arc<Fixture>, iters: u64, row: Row) -> Duration {
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|t| {
-            let n = iters / TASKS + u64::from(t < iters % TASKS);
-            let f = f.clone();
-            tokio::spawn(async move {
-                let mut k = (t as usize * 157) % KEYS;
-                for _ in 0..n {
-                    row.run(&f, k).await;
-                    k = if k + 1 == KEYS { 0 } else { k + 1 };
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("a bench task");
-    }
-    started.elapsed()
+    let f = f.clone();
+    bench::fan_out(TASKS, iters, move |t, j| {
+        let f = f.clone();
+        let k = (t as usize * 157 + j as usize) % KEYS;
+        async move { row.run(&f, k).await }
+    })
+    .await
 }
 
 /// The runtime and the warm fixture every measurement uses.
@@ -288,30 +278,13 @@ fn paired() {
         (Row::RawSet, Row::ServiceSetPostcard),
     ];
     for (raw, ours) in pairs {
-        let mut ratios = Vec::with_capacity(PAIR_ROUNDS);
-        let (mut raw_total, mut ours_total) = (Duration::ZERO, Duration::ZERO);
-        rt.block_on(async {
-            for _ in 0..PAIR_ROUNDS {
-                let r = fan_out(&fixture, PAIR_OPS, raw).await;
-                let o = fan_out(&fixture, PAIR_OPS, ours).await;
-                raw_total += r;
-                ours_total += o;
-                ratios.push(r.as_secs_f64() / o.as_secs_f64());
-            }
-        });
-        ratios.sort_by(f64::total_cmp);
-        let ops = |d: Duration| (PAIR_OPS * PAIR_ROUNDS as u64) as f64 / d.as_secs_f64();
-        println!(
-            "paired {} vs {}: {:.0} vs {:.0} ops/s overall, median ratio {:.3} \
-             (min {:.3}, max {:.3}, {PAIR_ROUNDS} alternations of {PAIR_OPS} ops)",
-            ours.name(),
-            raw.name(),
-            ops(ours_total),
-            ops(raw_total),
-            ratios[PAIR_ROUNDS / 2],
-            ratios[0],
-            ratios[PAIR_ROUNDS - 1],
-        );
+        let ratio = rt.block_on(bench::paired(
+            PAIR_ROUNDS,
+            PAIR_OPS,
+            |ops| fan_out(&fixture, ops, raw),
+            |ops| fan_out(&fixture, ops, ours),
+        ));
+        println!("paired {} vs {}: {ratio}", ours.name(), raw.name());
     }
     rt.block_on(async {
         fixture

@@ -120,6 +120,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bench;
 mod bytes_only;
 mod cases;
 mod ctx;
