@@ -237,6 +237,14 @@ impl Error {
         Self::new(ErrorKind::KeyInvalid, backend).with_message(why)
     }
 
+    /// A [`ErrorKind::ValueTooLarge`] error for a value of `len` bytes over the `max` allowed.
+    #[must_use]
+    pub fn value_too_large(backend: impl Into<Cow<'static, str>>, len: usize, max: usize) -> Self {
+        Self::new(ErrorKind::ValueTooLarge, backend).with_message(format!(
+            "value is {len} bytes, over the maximum of {max} bytes"
+        ))
+    }
+
     /// A [`ErrorKind::Unsupported`] error for `operation`.
     #[must_use]
     pub fn unsupported(backend: impl Into<Cow<'static, str>>, operation: Operation) -> Self {

@@ -166,14 +166,12 @@ impl MemcachedBackend {
 
     fn check_value(&self, len: usize, op: Operation) -> Result<()> {
         if len > self.shared.max_value_size {
-            return Err(
-                Error::new(ErrorKind::ValueTooLarge, self.shared.name.to_string())
-                    .with_operation(op)
-                    .with_message(format!(
-                        "value is {len} bytes, over the maximum of {} bytes",
-                        self.shared.max_value_size
-                    )),
-            );
+            return Err(Error::value_too_large(
+                self.shared.name.to_string(),
+                len,
+                self.shared.max_value_size,
+            )
+            .with_operation(op));
         }
         Ok(())
     }

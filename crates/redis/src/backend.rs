@@ -17,8 +17,8 @@ use futures::future::{join_all, try_join_all};
 use futures::{Stream, StreamExt};
 use lexicache_core::glob::Pattern;
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, ErrorKind, EventBus,
-    HealthCheckResult, KeyRules, Operation, Result,
+    async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, EventBus, HealthCheckResult,
+    KeyRules, Operation, Result,
 };
 
 use crate::builder::RedisBackendBuilder;
@@ -209,14 +209,12 @@ impl RedisBackend {
 
     fn check_value(&self, len: usize, op: Operation) -> Result<()> {
         if len > self.shared.max_value_size {
-            return Err(
-                Error::new(ErrorKind::ValueTooLarge, self.shared.name.to_string())
-                    .with_operation(op)
-                    .with_message(format!(
-                        "value is {len} bytes, over the maximum of {} bytes",
-                        self.shared.max_value_size
-                    )),
-            );
+            return Err(Error::value_too_large(
+                self.shared.name.to_string(),
+                len,
+                self.shared.max_value_size,
+            )
+            .with_operation(op));
         }
         Ok(())
     }

@@ -606,12 +606,8 @@ impl<S: Serializer> CacheService<S> {
             .map_err(|e| self.local_error(op, e.or_operation(Operation::Serialize)))?;
         if let Some(max) = self.inner.max_value_size {
             if bytes.len() > max {
-                let err = Error::new(ErrorKind::ValueTooLarge, self.inner.name.clone())
-                    .with_operation(op)
-                    .with_message(format!(
-                        "value is {} bytes, over the maximum of {max} bytes",
-                        bytes.len()
-                    ));
+                let err = Error::value_too_large(self.inner.name.clone(), bytes.len(), max)
+                    .with_operation(op);
                 return Err(self.local_error(op, err));
             }
         }
