@@ -183,7 +183,7 @@ impl RedisBackend {
     }
 
     /// Closes the connection for every namespace sharing this client. Later calls fail with
-    /// [`ErrorKind::Connection`]. Dropping the last handle does the same in the background.
+    /// [`ErrorKind::Connection`](lexicache_core::ErrorKind::Connection). Dropping the last handle does the same in the background.
     ///
     /// # Errors
     ///
