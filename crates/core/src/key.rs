@@ -4,7 +4,7 @@
 //! keys with [`KeyRules::validate`], so an empty or oversized key is a
 //! [`ErrorKind::KeyInvalid`](crate::ErrorKind::KeyInvalid) error everywhere and never a panic.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Operation, Result};
 
 /// The default maximum key length in bytes.
 pub const DEFAULT_MAX_KEY_LEN: usize = 1024;
@@ -73,6 +73,18 @@ impl KeyRules {
             ));
         }
         Ok(())
+    }
+
+    /// [`validate`](Self::validate), with the error naming the `backend` and operation that
+    /// refused the key: the check every backend runs before it sends anything.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::KeyInvalid`](crate::ErrorKind::KeyInvalid), naming the rule broken.
+    #[inline]
+    pub fn check(&self, key: &str, backend: &str, op: Operation) -> Result<()> {
+        self.validate(key)
+            .map_err(|e| e.with_backend(backend.to_owned()).with_operation(op))
     }
 
     /// Checks every key of a batch.

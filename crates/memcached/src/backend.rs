@@ -158,10 +158,7 @@ impl MemcachedBackend {
     }
 
     fn check_key(&self, key: &str, op: Operation) -> Result<()> {
-        self.shared.key_rules.validate(key).map_err(|e| {
-            e.with_backend(self.shared.name.to_string())
-                .with_operation(op)
-        })
+        self.shared.key_rules.check(key, &self.shared.name, op)
     }
 
     fn check_value(&self, len: usize, op: Operation) -> Result<()> {

@@ -201,10 +201,7 @@ impl RedisBackend {
     }
 
     fn check_key(&self, key: &str, op: Operation) -> Result<()> {
-        self.shared.key_rules.validate(key).map_err(|e| {
-            e.with_backend(self.shared.name.to_string())
-                .with_operation(op)
-        })
+        self.shared.key_rules.check(key, &self.shared.name, op)
     }
 
     fn check_value(&self, len: usize, op: Operation) -> Result<()> {
@@ -296,6 +293,16 @@ impl RedisBackend {
         Ok(counts.into_iter().sum())
     }
 
+    /// The pages of a `SCAN` for `pattern`: on every primary of a cluster, else on the server.
+    fn scan(&self, pattern: String) -> ScanStream {
+        let client = &self.shared.client;
+        if self.is_cluster() {
+            Box::pin(client.scan_cluster(pattern, Some(SCAN_COUNT), None))
+        } else {
+            Box::pin(client.scan(pattern, Some(SCAN_COUNT), None))
+        }
+    }
+
     /// `SCAN`s every primary for `pattern`, keeps the keys `keep` accepts, and unlinks them in
     /// page-sized batches. Returns how many keys were removed.
     async fn scan_unlink(
@@ -304,12 +311,7 @@ impl RedisBackend {
         keep: impl Fn(&str) -> bool,
         op: Operation,
     ) -> Result<u64> {
-        let client = &self.shared.client;
-        let mut pages: ScanStream = if self.is_cluster() {
-            Box::pin(client.scan_cluster(pattern, Some(SCAN_COUNT), None))
-        } else {
-            Box::pin(client.scan(pattern, Some(SCAN_COUNT), None))
-        };
+        let mut pages = self.scan(pattern);
         let mut removed = 0;
         while let Some(page) = pages.next().await {
             let mut page = page.map_err(|e| self.error(e, op))?;
@@ -336,12 +338,7 @@ impl RedisBackend {
         keep: impl Fn(&str) -> Option<String>,
         limit: usize,
     ) -> Result<Vec<String>> {
-        let client = &self.shared.client;
-        let mut pages: ScanStream = if self.is_cluster() {
-            Box::pin(client.scan_cluster(pattern, Some(SCAN_COUNT), None))
-        } else {
-            Box::pin(client.scan(pattern, Some(SCAN_COUNT), None))
-        };
+        let mut pages = self.scan(pattern);
         // SCAN may return a key more than once while the keyspace is rehashed.
         let mut seen = HashSet::new();
         while seen.len() < limit {

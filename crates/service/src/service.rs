@@ -542,13 +542,10 @@ impl<S: Serializer> CacheService<S> {
 
     #[inline]
     fn check_key(&self, key: &str, op: Operation) -> Result<()> {
-        match self.inner.key_rules.validate(key) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.local_error(
-                op,
-                e.with_backend(self.inner.name.clone()).with_operation(op),
-            )),
-        }
+        self.inner
+            .key_rules
+            .check(key, &self.inner.name, op)
+            .map_err(|e| self.local_error(op, e))
     }
 
     /// Counts an error the service found itself (the metrics layer counts backend errors).
