@@ -12,6 +12,7 @@ use bytes::Bytes;
 use crate::capabilities::Capabilities;
 use crate::error::{Error, Operation, Result};
 use crate::health::HealthCheckResult;
+use crate::lock::SharedLockStore;
 use crate::value::CacheValue;
 
 /// A shared, dynamically chosen backend.
@@ -104,6 +105,16 @@ pub trait CacheBackend: Send + Sync + fmt::Debug + 'static {
     /// The default writes the bytes with [`set`](Self::set).
     async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
         self.set(key, value.into_bytes(), ttl).await
+    }
+
+    /// The lock store that shares this backend's server and namespace, if it has one.
+    ///
+    /// Stampede protection takes its distributed locks from here, so every process sharing a
+    /// backend also shares its locks. In-process backends return `None` (one process needs no
+    /// distributed lock; single-flight covers it); layers forward the inner backend's store,
+    /// namespaced where they namespace keys.
+    fn lock_store(&self) -> Option<SharedLockStore> {
+        None
     }
 }
 
@@ -270,6 +281,10 @@ macro_rules! forward_backend {
                 Self: 'a,
             {
                 (**self).set_entry(key, value, ttl)
+            }
+
+            fn lock_store(&self) -> Option<SharedLockStore> {
+                (**self).lock_store()
             }
         }
     };

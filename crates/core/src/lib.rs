@@ -1,5 +1,5 @@
 //! Contracts of lexicache: the [`CacheBackend`] trait, [`Error`], [`Capabilities`], health,
-//! metrics, events, the [`Serializer`] trait and the key rules.
+//! metrics, events, the [`Serializer`] and [`LockStore`] traits and the key rules.
 //!
 //! Backends (`lexicache-memory`, `lexicache-redis`, ...) implement [`CacheBackend`]; layers and
 //! the typed `CacheService` build on it. Applications usually depend on the `lexicache` umbrella
@@ -28,6 +28,7 @@ pub mod events;
 pub mod glob;
 mod health;
 pub mod key;
+pub mod lock;
 pub mod metrics;
 mod serializer;
 mod value;
@@ -40,6 +41,7 @@ pub use error::{BoxError, Error, ErrorKind, Operation, Result};
 pub use events::{CacheEvent, EventBus, EvictionCause};
 pub use health::{HealthCheckResult, HealthStatus};
 pub use key::{key_hash, KeyRules, DEFAULT_MAX_KEY_LEN};
+pub use lock::{FencingToken, LockOwner, LockStore, SharedLockStore};
 pub use metrics::{CacheMetrics, MetricsSnapshot, Outcome};
 pub use serializer::Serializer;
 pub use value::{CacheValue, Object};

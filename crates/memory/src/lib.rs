@@ -7,7 +7,8 @@
 //! - a bound by entry count or by bytes (a weigher of key plus value);
 //! - eviction events with their cause (expired, size, explicit);
 //! - a key prefix (namespace), with `clear` and glob `delete_pattern` limited to it;
-//! - decoded values kept beside the bytes, so typed hits through `CacheService` skip decoding.
+//! - decoded values kept beside the bytes, so typed hits through `CacheService` skip decoding;
+//! - [`MemoryLockStore`], a lock store for the tasks of one process.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> lexicache_core::Result<()> {
@@ -32,6 +33,8 @@
 mod backend;
 mod builder;
 mod entry;
+mod lock;
 
 pub use backend::MemoryBackend;
+pub use lock::MemoryLockStore;
 pub use builder::{MemoryBackendBuilder, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_VALUE_SIZE};

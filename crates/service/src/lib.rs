@@ -37,7 +37,7 @@
 mod builder;
 pub mod layers;
 mod service;
-pub mod single_flight;
+pub use lexicache_lock::single_flight;
 
 pub use builder::CacheServiceBuilder;
 pub use service::CacheService;

@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::builder::CacheServiceBuilder;
-use crate::single_flight::SingleFlight;
+use lexicache_lock::SingleFlight;
 
 /// What the builder hands over.
 pub(crate) struct Parts<S> {

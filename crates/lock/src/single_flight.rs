@@ -2,7 +2,7 @@
 //!
 //! [`SingleFlight`] is independent of caches: the first caller of a key (the leader) runs its
 //! own work; callers that arrive while it runs wait and receive the leader's result. It is what
-//! [`CacheService::get_or_set`](crate::CacheService::get_or_set) uses, and other crates can use
+//! `CacheService::get_or_set` (in `lexicache-service`) uses, and other crates can use
 //! it for any keyed, idempotent load.
 
 use std::any::{Any, TypeId};
@@ -54,7 +54,7 @@ type FlightKey = (String, TypeId);
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> lexicache_core::Result<()> {
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use lexicache_service::single_flight::SingleFlight;
+/// use lexicache_lock::single_flight::SingleFlight;
 ///
 /// let flights = SingleFlight::new("demo");
 /// let runs = AtomicUsize::new(0);

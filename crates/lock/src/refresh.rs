@@ -1,0 +1,1 @@
+//! Early refresh: XFetch, stale-while-revalidate and TTL jitter (being written).
