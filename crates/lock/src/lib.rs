@@ -3,6 +3,7 @@
 //! (crate documentation with a runnable example: written with the lock manager)
 #![deny(missing_docs)]
 
+pub mod protection;
 pub mod refresh;
 pub mod single_flight;
 

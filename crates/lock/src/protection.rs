@@ -1,0 +1,1 @@
+//! Stampede protection settings (being written).
