@@ -11,12 +11,13 @@ use async_memcached::{AsciiProtocol, MetaProtocol, Status};
 use futures::future::try_join_all;
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, ErrorKind, EventBus,
-    HealthCheckResult, KeyRules, Operation, Result,
+    HealthCheckResult, KeyRules, Operation, Result, SharedLockStore,
 };
 use tokio::time::Instant;
 
 use crate::builder::MemcachedBackendBuilder;
 use crate::keys::wire_key_with_prefix;
+use crate::lock::MemcachedLockStore;
 use crate::pool::{Failure, Pools};
 use crate::ring::HashRing;
 use crate::ttl::{exptime, now_unix};
@@ -88,9 +89,12 @@ macro_rules! exchange {
             .map_err(|f| $self.failure(f, $op, index))?;
         let outcome = tokio::time::timeout(timeout, $call).await;
         lease.settle($client, &outcome);
-        outcome.map_err(|_| $self.failure(Failure::CommandTimeout(timeout), $op, index))
+        outcome
+            .map_err(|_| $self.failure($crate::pool::Failure::CommandTimeout(timeout), $op, index))
     }};
 }
+// The lock store runs its exchanges through the same pools, timeouts and error mapping.
+pub(crate) use exchange;
 
 impl MemcachedBackend {
     /// A builder for servers, pool, timeouts and namespace.
@@ -142,12 +146,12 @@ impl MemcachedBackend {
         &self.shared.ring.servers()[self.index_of(&self.wire_key(key))]
     }
 
-    fn index_of(&self, wire_key: &str) -> usize {
+    pub(crate) fn index_of(&self, wire_key: &str) -> usize {
         // The builder refuses an empty server list, so the ring always answers.
         self.shared.ring.server_index(wire_key).unwrap_or(0)
     }
 
-    fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.shared.pools.config.command_timeout
     }
 
@@ -157,7 +161,7 @@ impl MemcachedBackend {
         self.timeout().saturating_mul(trips)
     }
 
-    fn check_key(&self, key: &str, op: Operation) -> Result<()> {
+    pub(crate) fn check_key(&self, key: &str, op: Operation) -> Result<()> {
         self.shared.key_rules.check(key, &self.shared.name, op)
     }
 
@@ -182,7 +186,7 @@ impl MemcachedBackend {
         }
     }
 
-    fn failure(&self, failure: Failure, op: Operation, index: usize) -> Error {
+    pub(crate) fn failure(&self, failure: Failure, op: Operation, index: usize) -> Error {
         let kind = match failure {
             Failure::CommandTimeout(_) | Failure::PoolExhausted(_) => ErrorKind::Timeout,
             Failure::Down { .. } | Failure::Connect(_) => ErrorKind::Connection,
@@ -195,7 +199,12 @@ impl MemcachedBackend {
             ))
     }
 
-    fn driver_error(&self, e: async_memcached::Error, op: Operation, index: usize) -> Error {
+    pub(crate) fn driver_error(
+        &self,
+        e: async_memcached::Error,
+        op: Operation,
+        index: usize,
+    ) -> Error {
         use async_memcached::{Error as E, ErrorKind as K};
         let kind = match &e {
             E::Connect(_) | E::Io(_) | E::ConnectionClosed => ErrorKind::Connection,
@@ -557,5 +566,10 @@ impl CacheBackend for MemcachedBackend {
 
     async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
         self.write(key, value.into_bytes(), ttl).await
+    }
+
+    /// A [`MemcachedLockStore`] over this backend's servers, pools and namespace.
+    fn lock_store(&self) -> Option<SharedLockStore> {
+        Some(Arc::new(MemcachedLockStore::new(self)))
     }
 }

@@ -31,6 +31,11 @@
 //!   [`ErrorKind::Unsupported`](lexicache_core::ErrorKind::Unsupported) and
 //!   [`Capabilities`](lexicache_core::Capabilities) says so: memcached cannot list keys, and
 //!   `flush_all` would empty every namespace.
+//! - **Locks.** [`MemcachedLockStore`] (also what
+//!   [`CacheBackend::lock_store`](lexicache_core::CacheBackend::lock_store) returns) takes locks
+//!   with `add`, hands out fencing tokens from a per-resource counter and releases or extends
+//!   only by compare-and-swap. Memcached neither replicates nor persists and may evict, so read
+//!   its limits before relying on it.
 //!
 //! The key mapping and the ring need no server:
 //!
@@ -67,6 +72,7 @@
 mod backend;
 mod builder;
 mod keys;
+mod lock;
 mod pool;
 mod ring;
 mod ttl;
@@ -80,5 +86,6 @@ pub use builder::{
     ITEM_OVERHEAD,
 };
 pub use keys::{is_safe_key, wire_key, HASHED_KEY_MARKER, MAX_WIRE_KEY_LEN};
+pub use lock::{MemcachedLockStore, DEFAULT_FENCE_TTL, FENCE_KEY_PREFIX, LOCK_KEY_PREFIX};
 pub use ring::{HashRing, DEFAULT_POINTS_PER_SERVER};
 pub use ttl::{exptime, MAX_RELATIVE_TTL};
