@@ -18,12 +18,13 @@ use futures::{Stream, StreamExt};
 use lexicache_core::glob::Pattern;
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, EventBus, HealthCheckResult,
-    KeyRules, Operation, Result,
+    KeyRules, Operation, Result, SharedLockStore,
 };
 
 use crate::builder::RedisBackendBuilder;
 use crate::config::{Deployment, RedisConfig};
 use crate::error::map_error;
+use crate::lock::RedisLockStore;
 use crate::pattern::scan_match;
 
 /// Keys asked for per `SCAN` page.
@@ -174,6 +175,14 @@ impl RedisBackend {
     #[must_use]
     pub fn client(&self) -> &Client {
         &self.shared.client
+    }
+
+    /// A [`RedisLockStore`] over this backend's client, in its namespace, with its key rules.
+    ///
+    /// [`CacheBackend::lock_store`] returns the same store, shared and type-erased.
+    #[must_use]
+    pub fn lock_store(&self) -> RedisLockStore {
+        RedisLockStore::from_parts(self.clone(), self.shared.cmd.clone(), self.shared.key_rules)
     }
 
     /// Whether every connection of the client is up.
@@ -660,6 +669,12 @@ impl CacheBackend for RedisBackend {
 
     async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
         self.write(key, value.into_bytes(), ttl).await
+    }
+
+    /// Redis locks in this namespace, so stampede protection coordinates every process that
+    /// shares the server.
+    fn lock_store(&self) -> Option<SharedLockStore> {
+        Some(Arc::new(RedisBackend::lock_store(self)))
     }
 }
 

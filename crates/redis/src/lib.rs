@@ -9,7 +9,9 @@
 //! - `delete_pattern` and `clear` by `SCAN` + `UNLINK` on every primary, limited to the
 //!   backend's key prefix (never `KEYS`, `FLUSHDB` or `FLUSHALL`);
 //! - health from `PING` and the replication role of every primary;
-//! - `Connected` / `Disconnected` [events](lexicache_core::events) on an [`EventBus`](lexicache_core::EventBus).
+//! - `Connected` / `Disconnected` [events](lexicache_core::events) on an [`EventBus`](lexicache_core::EventBus);
+//! - distributed locks with fencing tokens ([`RedisLockStore`], atomic Lua scripts), which
+//!   `CacheBackend::lock_store` hands to stampede protection.
 //!
 //! fred's own defaults suit a database client, not a cache: it never reconnects, never times
 //! out a command and queues without bound. lexicache sets a reconnect policy with backoff, a
@@ -61,6 +63,7 @@ mod builder;
 mod config;
 mod error;
 mod events;
+mod lock;
 mod pattern;
 
 pub use backend::RedisBackend;
@@ -71,3 +74,4 @@ pub use config::{
     DEFAULT_RECONNECT_MIN_DELAY, DEFAULT_SENTINEL_PORT, DEFAULT_UNRESPONSIVE_TIMEOUT,
 };
 pub use fred;
+pub use lock::{RedisLockStore, DEFAULT_FENCE_TTL};
