@@ -39,8 +39,23 @@ pub(crate) fn ci(env: &[(&str, String)]) -> Result {
         }
         run_step(title, &mut cmd)?;
     }
+    shuttle()?;
     eprintln!("\n==> all CI steps passed");
     Ok(())
+}
+
+/// The shuttle model of single-flight: the lock crate rebuilt with `--cfg lexicache_shuttle`,
+/// which swaps its synchronisation for shuttle's. A target directory of its own keeps the
+/// normal build's artifacts valid.
+fn shuttle() -> Result {
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "lexicache-lock", "--test", "shuttle", "--target-dir"])
+        .arg(crate::target_dir().join("shuttle"))
+        .env("RUSTFLAGS", "--cfg lexicache_shuttle");
+    run_step(
+        "RUSTFLAGS=\"--cfg lexicache_shuttle\" cargo test -p lexicache-lock --test shuttle",
+        &mut cmd,
+    )
 }
 
 /// Stops the services when dropped, so `test` cleans up after a failed step or a panic.

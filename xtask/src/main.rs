@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's automation, in one std-only binary so it compiles in seconds.
 //!
 //! ```text
-//! cargo xtask ci                      fmt, clippy, tests, docs and tidy: what CI checks
+//! cargo xtask ci                      fmt, clippy, tests, the shuttle model, docs and tidy: what CI checks
 //! cargo xtask test                    services up + ci (with the server URLs) + services down
 //! cargo xtask services up|down|status the Redis and Memcached servers of the behaviour suites
 //! cargo xtask tidy                    workspace hygiene checks

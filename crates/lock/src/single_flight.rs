@@ -4,21 +4,52 @@
 //! own work; callers that arrive while it runs wait and receive the leader's result. It is what
 //! `CacheService::get_or_set` (in `lexicache-service`) uses, and other crates can use
 //! it for any keyed, idempotent load.
+//!
+//! The state machine is model-checked with [shuttle](https://docs.rs/shuttle): built with
+//! `--cfg lexicache_shuttle`, its locks are shuttle's, and `tests/shuttle.rs` explores thousands
+//! of schedules of concurrent, failing, panicking and cancelled callers.
 
 use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::{resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
 use futures::FutureExt;
 use lexicache_core::{Error, ErrorKind, Object, Operation, Result};
-use tokio::sync::watch;
+use tokio::sync::Notify;
+
+use self::sync::Mutex;
+
+/// The lock every race of the state machine goes through.
+///
+/// Normally `std`'s. Under `cfg(lexicache_shuttle)` it is shuttle's, so the model checker sees
+/// each acquire and release as a point where it may switch tasks. Waits go through
+/// [`Notify`], whose wakers are the executor's (shuttle's in the model), so a parked caller is
+/// visible to the scheduler, and a lost wakeup shows up as a deadlock.
+mod sync {
+    #[cfg(lexicache_shuttle)]
+    use shuttle::sync as imp;
+    #[cfg(not(lexicache_shuttle))]
+    use std::sync as imp;
+    use std::sync::PoisonError;
+
+    pub(super) struct Mutex<T>(imp::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(super) fn new(value: T) -> Self {
+            Self(imp::Mutex::new(value))
+        }
+
+        /// Poison is ignored: no critical section can leave the data half-updated.
+        pub(super) fn lock(&self) -> imp::MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+}
 
 /// Where one flight stands, as its waiters see it.
-#[derive(Clone)]
 enum State {
     /// The leader is still working.
     Running,
@@ -28,14 +59,49 @@ enum State {
     Abandoned,
 }
 
-/// One in-flight run: its leader publishes the outcome, its waiters watch for it.
+/// One in-flight run: its leader publishes the outcome, its waiters wait for it.
 struct Flight {
-    state: watch::Sender<State>,
+    state: Mutex<State>,
+    /// Wakes every waiter once `state` leaves [`State::Running`].
+    settled: Notify,
+}
+
+impl Flight {
+    fn new() -> Self {
+        Self {
+            state: Mutex::new(State::Running),
+            settled: Notify::new(),
+        }
+    }
+
+    /// Sets the outcome and wakes every waiter.
+    fn publish(&self, state: State) {
+        *self.state.lock() = state;
+        self.settled.notify_waiters();
+    }
+
+    /// Waits for the outcome; `None` means the flight was abandoned and the caller retries.
+    async fn outcome(&self) -> Option<Result<Object>> {
+        loop {
+            // Created before the state is read, so a publish right after the read still wakes
+            // this waiter: `notify_waiters` reaches every `Notified` created before it, polled
+            // or not.
+            let settled = self.settled.notified();
+            match &*self.state.lock() {
+                State::Running => {}
+                State::Done(result) => return Some(result.clone()),
+                State::Abandoned => return None,
+            }
+            settled.await;
+        }
+    }
 }
 
 /// Flights are told apart by key and by the type they produce, so two callers that read one
 /// key as different types never hand each other a value they cannot use.
 type FlightKey = (String, TypeId);
+
+type Flights = Mutex<HashMap<FlightKey, Arc<Flight>>>;
 
 /// Coalesces concurrent runs of keyed work.
 ///
@@ -66,18 +132,21 @@ type FlightKey = (String, TypeId);
 /// let (a, b) = tokio::join!(flights.run("answer", load), flights.run("answer", load));
 /// assert_eq!((*a?, *b?), (42, 42));
 /// assert_eq!(runs.load(Ordering::SeqCst), 1);
+/// assert_eq!(flights.in_flight(), 0);
 /// # Ok(()) }
 /// ```
 pub struct SingleFlight {
     name: String,
-    flights: DashMap<FlightKey, Arc<Flight>>,
+    /// Touched only when a caller joins or a leader retires (cache misses), never on hits, so
+    /// one lock is plenty.
+    flights: Flights,
 }
 
 impl fmt::Debug for SingleFlight {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SingleFlight")
             .field("name", &self.name)
-            .field("in_flight", &self.flights.len())
+            .field("in_flight", &self.in_flight())
             .finish()
     }
 }
@@ -88,14 +157,30 @@ impl SingleFlight {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            flights: DashMap::new(),
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
     /// How many keys have a flight running now.
     #[must_use]
     pub fn in_flight(&self) -> usize {
-        self.flights.len()
+        self.flights.lock().len()
+    }
+
+    /// Model-checking hook (only with `--cfg lexicache_shuttle`): how many callers, leader
+    /// included, are attached to the flight of `key` for `T` now; 0 without a flight.
+    ///
+    /// The model uses it to hold a leader's work until every caller has joined, which makes
+    /// "the work runs exactly once" a property of every schedule rather than of lucky ones.
+    #[cfg(lexicache_shuttle)]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn attached<T: Any>(&self, key: &str) -> usize {
+        self.flights
+            .lock()
+            .get(&(key.to_owned(), TypeId::of::<T>()))
+            // One reference is the map's own.
+            .map_or(0, |flight| Arc::strong_count(flight) - 1)
     }
 
     /// Runs `work` for `key`, or joins the run already in flight for it.
@@ -123,9 +208,10 @@ impl SingleFlight {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Arc<T>>>,
     {
+        let key = (key.to_owned(), TypeId::of::<T>());
         let mut work = Some(work);
         loop {
-            let (flight, leads) = self.join((key.to_owned(), TypeId::of::<T>()));
+            let (flight, leads) = self.join(&key);
             if leads {
                 let Some(work) = work.take() else {
                     // A leader always returns, so one call never leads twice; if it somehow
@@ -134,7 +220,7 @@ impl SingleFlight {
                 };
                 return self.lead(key, flight, work).await;
             }
-            match Self::wait(&flight).await {
+            match flight.outcome().await {
                 Some(Ok(object)) => {
                     return object.downcast::<T>().map_err(|_| self.mismatch());
                 }
@@ -145,19 +231,17 @@ impl SingleFlight {
     }
 
     /// Finds the flight of `key`, starting one (and leading it) if there is none.
-    fn join(&self, key: FlightKey) -> (Arc<Flight>, bool) {
-        match self.flights.entry(key) {
-            Entry::Occupied(o) => (o.get().clone(), false),
-            Entry::Vacant(v) => {
-                let (state, _) = watch::channel(State::Running);
-                let flight = Arc::new(Flight { state });
-                v.insert(flight.clone());
-                (flight, true)
-            }
+    fn join(&self, key: &FlightKey) -> (Arc<Flight>, bool) {
+        let mut flights = self.flights.lock();
+        if let Some(flight) = flights.get(key) {
+            return (flight.clone(), false);
         }
+        let flight = Arc::new(Flight::new());
+        flights.insert(key.clone(), flight.clone());
+        (flight, true)
     }
 
-    async fn lead<T, F, Fut>(&self, key: &str, flight: Arc<Flight>, work: F) -> Result<Arc<T>>
+    async fn lead<T, F, Fut>(&self, key: FlightKey, flight: Arc<Flight>, work: F) -> Result<Arc<T>>
     where
         T: Any + Send + Sync,
         F: FnOnce() -> Fut,
@@ -165,37 +249,21 @@ impl SingleFlight {
     {
         let mut guard = LeaderGuard {
             flights: &self.flights,
-            key: Some((key.to_owned(), TypeId::of::<T>())),
+            key: Some(key),
             flight,
         };
         match AssertUnwindSafe(work()).catch_unwind().await {
             Ok(result) => {
-                let shared = result.clone().map(|v| v as Object);
-                guard.finish(State::Done(shared));
+                guard.finish(result.clone().map(|v| v as Object));
                 result
             }
             Err(panic) => {
                 let err = Error::new(ErrorKind::LoaderPanicked, self.name.clone())
                     .with_operation(Operation::Load)
                     .with_message("the loader panicked");
-                guard.finish(State::Done(Err(err)));
+                guard.finish(Err(err));
                 resume_unwind(panic)
             }
-        }
-    }
-
-    /// Waits for the flight's outcome; `None` means it was abandoned and the caller retries.
-    async fn wait(flight: &Flight) -> Option<Result<Object>> {
-        let mut rx = flight.state.subscribe();
-        let state = match rx.wait_for(|s| !matches!(s, State::Running)).await {
-            Ok(state) => state.clone(),
-            // Unreachable while we hold the flight (and so its sender), but a closed channel
-            // can only mean the leader is gone: retry.
-            Err(_) => return None,
-        };
-        match state {
-            State::Done(result) => Some(result),
-            State::Running | State::Abandoned => None,
         }
     }
 
@@ -210,21 +278,31 @@ impl SingleFlight {
 
 /// Retires a flight when its leader finishes or is dropped.
 struct LeaderGuard<'a> {
-    flights: &'a DashMap<FlightKey, Arc<Flight>>,
+    flights: &'a Flights,
     /// `None` once the flight is retired.
     key: Option<FlightKey>,
     flight: Arc<Flight>,
 }
 
 impl LeaderGuard<'_> {
-    /// Publishes the outcome, then removes the flight so later callers start afresh.
-    fn finish(&mut self, state: State) {
+    /// Publishes the outcome, then retires the flight so later callers start afresh.
+    fn finish(&mut self, outcome: Result<Object>) {
         // Publishing first lets a caller that joins between the two steps still receive this
         // outcome instead of starting a redundant run.
-        self.flight.state.send_replace(state);
+        self.flight.publish(State::Done(outcome));
+        self.retire();
+    }
+
+    /// Takes the flight out of the map (once), so the next caller of its key starts a new one.
+    fn retire(&mut self) {
         if let Some(key) = self.key.take() {
-            let mine = &self.flight;
-            self.flights.remove_if(&key, |_, f| Arc::ptr_eq(f, mine));
+            let mut flights = self.flights.lock();
+            if flights
+                .get(&key)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+            {
+                flights.remove(&key);
+            }
         }
     }
 }
@@ -232,7 +310,10 @@ impl LeaderGuard<'_> {
 impl Drop for LeaderGuard<'_> {
     fn drop(&mut self) {
         if self.key.is_some() {
-            self.finish(State::Abandoned);
+            // Retiring first: a woken waiter that tries again must find the next flight (or
+            // start it), not this dead one, which it would spin on until it was gone.
+            self.retire();
+            self.flight.publish(State::Abandoned);
         }
     }
 }
