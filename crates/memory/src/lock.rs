@@ -138,8 +138,11 @@ impl MemoryLockStore {
 }
 
 /// A deadline `ttl` from `now`, never equal to `now` (a zero TTL still holds for an instant).
+/// A TTL past what the clock can represent holds for a century instead of overflowing.
 fn deadline(now: Instant, ttl: Duration) -> Instant {
-    now + ttl.max(Duration::from_millis(1))
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    now.checked_add(ttl.max(Duration::from_millis(1)))
+        .unwrap_or_else(|| now + CENTURY)
 }
 
 #[async_trait]
@@ -282,6 +285,15 @@ mod tests {
             }
         }
         assert!(store.len() <= 2 * SWEEP_FLOOR, "{} locks kept", store.len());
+    }
+
+    #[tokio::test]
+    async fn a_ttl_past_the_clocks_range_holds_without_panicking() {
+        let store = MemoryLockStore::new();
+        let a = LockOwner::new("a");
+        store.acquire("r", &a, Duration::MAX).await.unwrap().unwrap();
+        store.extend("r", &a, Duration::MAX).await.unwrap();
+        assert!(store.is_locked("r").await.unwrap());
     }
 
     #[tokio::test]
