@@ -49,9 +49,16 @@ pub(crate) fn ci(env: &[(&str, String)]) -> Result {
 /// normal build's artifacts valid.
 fn shuttle() -> Result {
     let mut cmd = cargo();
-    cmd.args(["test", "-p", "lexicache-lock", "--test", "shuttle", "--target-dir"])
-        .arg(crate::target_dir().join("shuttle"))
-        .env("RUSTFLAGS", "--cfg lexicache_shuttle");
+    cmd.args([
+        "test",
+        "-p",
+        "lexicache-lock",
+        "--test",
+        "shuttle",
+        "--target-dir",
+    ])
+    .arg(crate::target_dir().join("shuttle"))
+    .env("RUSTFLAGS", "--cfg lexicache_shuttle");
     run_step(
         "RUSTFLAGS=\"--cfg lexicache_shuttle\" cargo test -p lexicache-lock --test shuttle",
         &mut cmd,

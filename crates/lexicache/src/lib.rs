@@ -46,14 +46,17 @@
 //! | `crypto` | no | HMAC `Signed`, AEAD `Encrypted` and the secret store in [`serializers`] |
 //! | `full` | no | every backend and feature |
 //!
-//! Locks, tags, memoization, configuration and the semantic cache are
-//! planned and will arrive as features of this crate.
+//! Locks and stampede protection ([`lock`]) need no feature: every backend brings its lock store.
+//! Tags, memoization, configuration and the semantic cache are planned and will arrive as
+//! features of this crate.
 //!
 //! # Where things are
 //!
 //! - [`CacheBackend`] is the contract every backend implements: bytes under string keys.
 //! - [`layers`] wrap a backend in a backend: namespace, timeout, metrics, events.
 //! - [`single_flight`] coalesces concurrent loads of one key; `get_or_set` is built on it.
+//! - [`lock`] holds the lock manager, the auto-renewing lock with its lost signal and fencing
+//!   tokens, and the stampede-protection settings; [`LockStore`] is the contract of lock stores.
 //! - [`CacheService`] is the typed facade on top: serializer, `get_or_set`, degradation.
 //! - [`metrics`], [`events`], [`glob`] and [`key`] are the shared building blocks.
 #![deny(missing_docs)]
@@ -61,6 +64,12 @@
 pub use lexicache_core::*;
 pub use lexicache_serde::{Json, Postcard};
 pub use lexicache_service::{layers, single_flight, CacheService, CacheServiceBuilder};
+
+/// Locks and stampede protection: the whole `lexicache-lock` crate.
+pub mod lock {
+    pub use lexicache_core::lock::*;
+    pub use lexicache_lock::*;
+}
 
 /// Serializers and the value envelope: the whole `lexicache-serde` crate. [`Json`] (the
 /// default) and [`Postcard`] are always here; `Compressing` comes with feature `compression`,

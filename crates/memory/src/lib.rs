@@ -36,5 +36,5 @@ mod entry;
 mod lock;
 
 pub use backend::MemoryBackend;
-pub use lock::MemoryLockStore;
 pub use builder::{MemoryBackendBuilder, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_VALUE_SIZE};
+pub use lock::MemoryLockStore;

@@ -291,7 +291,11 @@ mod tests {
     async fn a_ttl_past_the_clocks_range_holds_without_panicking() {
         let store = MemoryLockStore::new();
         let a = LockOwner::new("a");
-        store.acquire("r", &a, Duration::MAX).await.unwrap().unwrap();
+        store
+            .acquire("r", &a, Duration::MAX)
+            .await
+            .unwrap()
+            .unwrap();
         store.extend("r", &a, Duration::MAX).await.unwrap();
         assert!(store.is_locked("r").await.unwrap());
     }

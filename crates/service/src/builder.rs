@@ -6,11 +6,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lexicache_core::{CacheBackend, CacheMetrics, EventBus, KeyRules, Serializer, SharedBackend};
+use lexicache_core::{
+    CacheBackend, CacheMetrics, EventBus, KeyRules, Serializer, SharedBackend, SharedLockStore,
+};
+use lexicache_lock::protection::Protection;
+use lexicache_lock::refresh::EarlyRefresh;
 
 use lexicache_serde::Json;
 
-use crate::layers::{Evented, Metered, Namespaced, Timeout};
+use crate::layers::{namespaced_lock_store, Evented, Metered, Namespaced, Timeout};
 use crate::service::CacheService;
 
 /// Builds a [`CacheService`]: the serializer, the layers, and the key rules.
@@ -46,6 +50,9 @@ pub struct CacheServiceBuilder<S = Json> {
     latency_sampling: u32,
     events: Option<EventBus>,
     key_rules: Option<KeyRules>,
+    protection: Protection,
+    lock_store: Option<SharedLockStore>,
+    early_refresh: EarlyRefresh,
 }
 
 impl<S: fmt::Debug> fmt::Debug for CacheServiceBuilder<S> {
@@ -60,6 +67,12 @@ impl<S: fmt::Debug> fmt::Debug for CacheServiceBuilder<S> {
             .field("latency_sampling", &self.latency_sampling)
             .field("events", &self.events.is_some())
             .field("key_rules", &self.key_rules)
+            .field("protection", &self.protection)
+            .field(
+                "lock_store",
+                &self.lock_store.as_ref().map(|s| s.name().to_owned()),
+            )
+            .field("early_refresh", &self.early_refresh)
             .finish()
     }
 }
@@ -76,6 +89,9 @@ impl CacheServiceBuilder<Json> {
             latency_sampling: crate::layers::DEFAULT_LATENCY_SAMPLING,
             events: None,
             key_rules: None,
+            protection: Protection::default(),
+            lock_store: None,
+            early_refresh: EarlyRefresh::default(),
         }
     }
 }
@@ -93,6 +109,9 @@ impl<S: Serializer> CacheServiceBuilder<S> {
             latency_sampling: self.latency_sampling,
             events: self.events,
             key_rules: self.key_rules,
+            protection: self.protection,
+            lock_store: self.lock_store,
+            early_refresh: self.early_refresh,
         }
     }
 
@@ -147,6 +166,32 @@ impl<S: Serializer> CacheServiceBuilder<S> {
         self
     }
 
+    /// Stampede protection for [`get_or_set`](CacheService::get_or_set) and its forms:
+    /// [`Protection::default()`] (local single-flight, plus a distributed lock where there is
+    /// a lock store), [`Protection::local()`], [`Protection::disabled()`] (no single-flight
+    /// either), or custom waits and [`Fallback`](lexicache_lock::protection::Fallback).
+    pub fn protection(mut self, protection: Protection) -> Self {
+        self.protection = protection;
+        self
+    }
+
+    /// The lock store distributed protection takes its locks from, instead of the backend's
+    /// own ([`CacheBackend::lock_store`]: remote backends have one, the memory backend none).
+    /// Lock resources get the [`namespace`](Self::namespace) prefix like keys do.
+    pub fn lock_store(mut self, store: SharedLockStore) -> Self {
+        self.lock_store = Some(store);
+        self
+    }
+
+    /// The early refresh [`get_or_set`](CacheService::get_or_set) applies (XFetch and TTL
+    /// jitter; stale-while-revalidate needs [`get_or_set_with`](CacheService::get_or_set_with)),
+    /// and [`get_or_set_with`](CacheService::get_or_set_with) uses unless its
+    /// [`LoadOptions`](crate::LoadOptions) say otherwise. Off by default.
+    pub fn early_refresh(mut self, refresh: EarlyRefresh) -> Self {
+        self.early_refresh = refresh;
+        self
+    }
+
     /// Stacks the layers and builds the service.
     pub fn build(self) -> CacheService<S> {
         let name = self.name.unwrap_or_else(|| self.backend.name().to_owned());
@@ -165,9 +210,18 @@ impl<S: Serializer> CacheServiceBuilder<S> {
         if let Some(timeout) = self.timeout {
             stack = Arc::new(Timeout::new(stack, timeout).with_metrics(metrics.clone()));
         }
+        let lock_store = match self.lock_store {
+            Some(store) => Some(match &self.namespace {
+                Some(prefix) => namespaced_lock_store(store, prefix),
+                None => store,
+            }),
+            None => None,
+        };
         if let Some(prefix) = self.namespace {
             stack = Arc::new(Namespaced::new(stack, prefix));
         }
+        // Taken from the finished stack, so the store is namespaced and bounded like keys.
+        let lock_store = lock_store.or_else(|| stack.lock_store());
 
         let caps = stack.capabilities();
         let key_rules = self
@@ -181,6 +235,9 @@ impl<S: Serializer> CacheServiceBuilder<S> {
             events: self.events,
             key_rules,
             caps,
+            protection: self.protection,
+            lock_store,
+            early_refresh: self.early_refresh,
         })
     }
 }

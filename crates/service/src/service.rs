@@ -1,15 +1,14 @@
-//! [`CacheService`]: the typed facade over a layer stack, with graceful degradation and
-//! single-flight loads.
+//! [`CacheService`]: the typed facade over a layer stack, with graceful degradation. Loads
+//! (`get_or_set` and its forms) live in `load.rs`.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use lexicache_core::{
-    key_hash, BoxError, CacheBackend, CacheEvent, CacheMetrics, CacheValue, Capabilities, Error,
-    ErrorKind, EventBus, HealthCheckResult, KeyRules, MetricsSnapshot, Object, Operation, Outcome,
-    Result, Serializer, SharedBackend,
+    key_hash, CacheBackend, CacheEvent, CacheMetrics, CacheValue, Capabilities, Error, EventBus,
+    HealthCheckResult, KeyRules, MetricsSnapshot, Object, Operation, Outcome, Result, Serializer,
+    SharedBackend,
 };
 use lexicache_serde::Json;
 use serde::de::DeserializeOwned;
@@ -17,6 +16,13 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::builder::CacheServiceBuilder;
+// Named only in documentation, since loads (which make these errors) moved to `load.rs`.
+use dashmap::DashMap;
+#[cfg(doc)]
+use lexicache_core::ErrorKind;
+use lexicache_core::SharedLockStore;
+use lexicache_lock::protection::{Protection, StampedeLock};
+use lexicache_lock::refresh::{self, EarlyRefresh, FrameMeta, LogicalClock};
 use lexicache_lock::SingleFlight;
 
 /// What the builder hands over.
@@ -28,19 +34,35 @@ pub(crate) struct Parts<S> {
     pub(crate) events: Option<EventBus>,
     pub(crate) key_rules: KeyRules,
     pub(crate) caps: Capabilities,
+    pub(crate) protection: Protection,
+    pub(crate) lock_store: Option<SharedLockStore>,
+    pub(crate) early_refresh: EarlyRefresh,
 }
 
-struct Inner<S> {
+pub(crate) struct Inner<S> {
     backend: SharedBackend,
     serializer: S,
-    name: String,
-    metrics: Arc<CacheMetrics>,
+    pub(crate) name: String,
+    pub(crate) metrics: Arc<CacheMetrics>,
     events: Option<EventBus>,
     key_rules: KeyRules,
     /// The stack keeps decoded objects, so writes attach them and typed hits skip decoding.
     in_process: bool,
     max_value_size: Option<usize>,
-    flights: SingleFlight,
+    pub(crate) flights: SingleFlight,
+    pub(crate) protection: Protection,
+    /// The lock store protection takes its locks from (the stack's, or the builder's).
+    pub(crate) lock_store: Option<SharedLockStore>,
+    /// The distributed half of protection: `Some` when protection is on and distributed, and
+    /// a lock store exists.
+    pub(crate) stampede: Option<StampedeLock>,
+    /// The early refresh `get_or_set` applies, and `get_or_set_with` by default.
+    pub(crate) early_refresh: EarlyRefresh,
+    /// Reads logical expiries of early-refresh frames.
+    pub(crate) clock: LogicalClock,
+    /// Keys this process is refreshing early (XFetch or stale-while-revalidate), so at most one
+    /// caller per process refreshes a key at a time.
+    pub(crate) refreshing: DashMap<String, ()>,
 }
 
 /// The typed cache: values in, values out, over any backend and its layers.
@@ -62,6 +84,16 @@ struct Inner<S> {
 /// Keys are checked with the service's [`KeyRules`] before any backend call; an invalid key is
 /// an [`ErrorKind::KeyInvalid`] error (or a counted, logged default), never a panic.
 ///
+/// # Loads and stampedes
+///
+/// [`get_or_set`](Self::get_or_set) loads a missing value once for all concurrent callers:
+/// local single-flight within the process, plus a distributed lock across processes when the
+/// stack has a [lock store](CacheBackend::lock_store) (Redis and Memcached do; memory does not)
+/// or the builder was given one. [`get_or_set_with`](Self::get_or_set_with) adds early refresh:
+/// XFetch, stale-while-revalidate and TTL jitter. Entries written with early refresh carry a
+/// small frame (see [`lexicache_lock::refresh`]); every read understands it, and a plain
+/// [`get`](Self::get) of an entry past its logical TTL is a miss.
+///
 /// # Cancel safety
 ///
 /// Every method is cancel safe: dropping its future leaves each entry written or not, never
@@ -81,7 +113,7 @@ struct Inner<S> {
 /// # }
 /// ```
 pub struct CacheService<S: Serializer = Json> {
-    inner: Arc<Inner<S>>,
+    pub(crate) inner: Arc<Inner<S>>,
 }
 
 impl<S: Serializer> Clone for CacheService<S> {
@@ -100,6 +132,12 @@ impl<S: Serializer> fmt::Debug for CacheService<S> {
             .field("serializer", &self.inner.serializer.name())
             .field("key_rules", &self.inner.key_rules)
             .field("events", &self.inner.events.is_some())
+            .field("protection", &self.inner.protection)
+            .field(
+                "lock_store",
+                &self.inner.lock_store.as_ref().map(|s| s.name().to_owned()),
+            )
+            .field("early_refresh", &self.inner.early_refresh)
             .finish_non_exhaustive()
     }
 }
@@ -122,6 +160,12 @@ impl CacheService<Json> {
 impl<S: Serializer> CacheService<S> {
     pub(crate) fn from_parts(parts: Parts<S>) -> Self {
         let flights = SingleFlight::new(parts.name.clone());
+        let stampede = match &parts.lock_store {
+            Some(store) if parts.protection.enabled && parts.protection.distributed => {
+                Some(StampedeLock::new(store.clone(), parts.protection.clone()))
+            }
+            _ => None,
+        };
         Self {
             inner: Arc::new(Inner {
                 backend: parts.backend,
@@ -133,6 +177,12 @@ impl<S: Serializer> CacheService<S> {
                 in_process: parts.caps.in_process,
                 max_value_size: parts.caps.max_value_size,
                 flights,
+                protection: parts.protection,
+                lock_store: parts.lock_store,
+                stampede,
+                early_refresh: parts.early_refresh,
+                clock: LogicalClock::new(),
+                refreshing: DashMap::new(),
             }),
         }
     }
@@ -224,10 +274,9 @@ impl<S: Serializer> CacheService<S> {
         let raw = self.inner.backend.get_many(keys).await?;
         keys.iter()
             .zip(raw)
-            .map(|(key, bytes)| {
-                bytes
-                    .map(|b| self.decode::<T>(key, &b, Operation::GetMany))
-                    .transpose()
+            .map(|(key, bytes)| match bytes {
+                Some(b) => self.decode_live::<T>(key, &b, Operation::GetMany),
+                None => Ok(None),
             })
             .collect()
     }
@@ -274,7 +323,7 @@ impl<S: Serializer> CacheService<S> {
         T: Serialize + Clone + Send + Sync + 'static,
     {
         self.check_key(key, Operation::Set)?;
-        let entry = self.entry(key, value, Operation::Set, || {
+        let entry = self.entry(key, value, Operation::Set, None, || {
             Arc::new(value.clone()) as Object
         })?;
         self.inner.backend.set_entry(key, entry, ttl).await
@@ -311,7 +360,7 @@ impl<S: Serializer> CacheService<S> {
         let mut encoded = Vec::with_capacity(items.len());
         for (key, value) in items {
             self.check_key(key, Operation::SetMany)?;
-            let entry = self.entry(key, value, Operation::SetMany, || {
+            let entry = self.entry(key, value, Operation::SetMany, None, || {
                 Arc::new(value.clone()) as Object
             })?;
             encoded.push((*key, entry));
@@ -394,112 +443,6 @@ impl<S: Serializer> CacheService<S> {
         self.inner.backend.clear().await
     }
 
-    // ----- single-flight load ----------------------------------------------------------------
-
-    /// The value under `key`, loading and storing it with `loader` on a miss; concurrent callers
-    /// of one cold key share a single run of one loader.
-    ///
-    /// A hit returns at once. On a miss the caller joins the load in flight for `key` (and type
-    /// `T`) or, if there is none, leads one: the leader reads the cache again (another load may
-    /// just have stored the value), runs its loader, stores the value with `ttl`, and hands it
-    /// to every waiter. Only the leader's loader runs; waiters' loaders are dropped unused.
-    ///
-    /// - A loader error becomes [`ErrorKind::LoaderFailed`] (with the loader's error as its
-    ///   source), reaches every waiter as the same error, and is not cached: the next call runs
-    ///   a loader again.
-    /// - A panicking loader resumes its panic in the leader's call; waiters get
-    ///   [`ErrorKind::LoaderPanicked`]. Nothing is cached.
-    /// - Failing to store the value is logged and counted; the value is still returned.
-    /// - A failing backend read degrades to running the loader (logged; backend errors are
-    ///   counted by the metrics layer), so a cache outage becomes a slower path, not an outage.
-    ///
-    /// A cold call reads the cache twice (before and after taking the lead), so metrics count
-    /// two misses for it.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::KeyInvalid`], [`ErrorKind::LoaderFailed`] or [`ErrorKind::LoaderPanicked`].
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe. Dropping a waiter only stops it waiting. Dropping the leader drops its
-    /// loader midway, stores nothing, and wakes the waiters, which start over: one of them
-    /// leads and runs its own loader. No caller ever waits on a load that no one is running.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> lexicache_core::Result<()> {
-    /// use lexicache_service::CacheService;
-    ///
-    /// let cache = CacheService::memory().build();
-    /// let v = cache.get_or_set("k", None, || async { Ok::<_, std::io::Error>(7u8) }).await?;
-    /// assert_eq!(v, 7);
-    /// // A hit: this loader does not run.
-    /// let v = cache.get_or_set("k", None, || async { Ok::<_, std::io::Error>(9u8) }).await?;
-    /// assert_eq!(v, 7);
-    /// # Ok(()) }
-    /// ```
-    pub async fn get_or_set<T, F, Fut, E>(
-        &self,
-        key: &str,
-        ttl: Option<Duration>,
-        loader: F,
-    ) -> Result<T>
-    where
-        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        E: Into<BoxError>,
-    {
-        self.get_or_set_arc(key, ttl, loader)
-            .await
-            .map(Arc::unwrap_or_clone)
-    }
-
-    /// [`get_or_set`](Self::get_or_set), returning the shared `Arc` every caller of one load
-    /// receives (no clone of the value).
-    ///
-    /// # Errors
-    ///
-    /// As [`get_or_set`](Self::get_or_set).
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`get_or_set`](Self::get_or_set).
-    pub async fn get_or_set_arc<T, F, Fut, E>(
-        &self,
-        key: &str,
-        ttl: Option<Duration>,
-        loader: F,
-    ) -> Result<Arc<T>>
-    where
-        T: Serialize + DeserializeOwned + Send + Sync + 'static,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        E: Into<BoxError>,
-    {
-        self.check_key(key, Operation::Get)?;
-        if let Some(hit) = self.lookup_or_degrade::<T>(key).await {
-            return Ok(hit);
-        }
-        let lead = || async move {
-            if let Some(hit) = self.lookup_or_degrade::<T>(key).await {
-                return Ok(hit);
-            }
-            let value = loader().await.map_err(|e| {
-                Error::new(ErrorKind::LoaderFailed, self.inner.name.clone())
-                    .with_operation(Operation::Load)
-                    .with_message("the loader failed")
-                    .with_source(e)
-            })?;
-            let value = Arc::new(value);
-            if let Err(e) = self.store(key, &value, ttl).await {
-                self.degrade::<()>(Operation::Set, key, &e);
-            }
-            Ok(value)
-        };
-        self.inner.flights.run(key, lead).await
-    }
-
     // ----- observability -------------------------------------------------------------------
 
     /// A snapshot of this service's metrics: what the metrics layer recorded (if on) plus the
@@ -541,7 +484,7 @@ impl<S: Serializer> CacheService<S> {
     // ----- internals -----------------------------------------------------------------------
 
     #[inline]
-    fn check_key(&self, key: &str, op: Operation) -> Result<()> {
+    pub(crate) fn check_key(&self, key: &str, op: Operation) -> Result<()> {
         self.inner
             .key_rules
             .check(key, &self.inner.name, op)
@@ -549,29 +492,67 @@ impl<S: Serializer> CacheService<S> {
     }
 
     /// Counts an error the service found itself (the metrics layer counts backend errors).
-    fn local_error(&self, op: Operation, err: Error) -> Error {
+    pub(crate) fn local_error(&self, op: Operation, err: Error) -> Error {
         self.inner.metrics.count(op, Outcome::Error, 1);
         err
     }
 
-    /// Reads `key` as a `T`: the kept object when it is a `T`, else the decoded bytes.
+    /// Reads `key` as a `T`: the kept object when it is a `T`, else the decoded bytes. An entry
+    /// past the logical expiry of its early-refresh frame is a miss.
     #[inline]
-    async fn lookup<T>(&self, key: &str) -> Result<Option<Arc<T>>>
+    pub(crate) async fn lookup<T>(&self, key: &str) -> Result<Option<Arc<T>>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        match self.lookup_framed(key).await? {
+            Some((_, Some(meta))) if meta.is_expired(self.inner.clock.now_ms()) => Ok(None),
+            found => Ok(found.map(|(value, _)| value)),
+        }
+    }
+
+    /// Reads `key` as a `T` with the metadata of its early-refresh frame, if it has one,
+    /// whether or not it is logically expired.
+    #[inline]
+    pub(crate) async fn lookup_framed<T>(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Arc<T>, Option<FrameMeta>)>>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
         let Some(entry) = self.inner.backend.get_entry(key).await? else {
             return Ok(None);
         };
+        // Most entries have no frame: two byte comparisons and on to the object or decoder.
+        let (meta, body) = match refresh::unframe(&self.inner.name, entry.bytes())
+            .map_err(|e| self.local_error(Operation::Get, e))?
+        {
+            Some((meta, _)) => (Some(meta), refresh::FRAME_LEN),
+            None => (None, 0),
+        };
         match entry.into_object_as::<T>() {
-            Ok(object) => Ok(Some(object)),
+            Ok(object) => Ok(Some((object, meta))),
             Err(entry) => self
-                .decode(key, entry.bytes(), Operation::Get)
-                .map(|v| Some(Arc::new(v))),
+                .decode(key, &entry.bytes()[body..], Operation::Get)
+                .map(|v| Some((Arc::new(v), meta))),
         }
     }
 
-    async fn lookup_or_degrade<T>(&self, key: &str) -> Option<Arc<T>>
+    /// Decodes bytes read in a batch: framed or not, `None` when logically expired.
+    fn decode_live<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        op: Operation,
+    ) -> Result<Option<T>> {
+        match refresh::unframe(&self.inner.name, bytes).map_err(|e| self.local_error(op, e))? {
+            Some((meta, _)) if meta.is_expired(self.inner.clock.now_ms()) => Ok(None),
+            Some((_, payload)) => self.decode(key, payload, op).map(Some),
+            None => self.decode(key, bytes, op).map(Some),
+        }
+    }
+
+    pub(crate) async fn lookup_or_degrade<T>(&self, key: &str) -> Option<Arc<T>>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
@@ -580,27 +561,41 @@ impl<S: Serializer> CacheService<S> {
             .unwrap_or_else(|e| self.degrade(Operation::Get, key, &e))
     }
 
-    async fn store<T>(&self, key: &str, value: &Arc<T>, ttl: Option<Duration>) -> Result<()>
+    /// Stores a loaded value, behind an early-refresh frame when `meta` is given.
+    pub(crate) async fn store<T>(
+        &self,
+        key: &str,
+        value: &Arc<T>,
+        ttl: Option<Duration>,
+        meta: Option<&FrameMeta>,
+    ) -> Result<()>
     where
         T: Serialize + Send + Sync + 'static,
     {
-        let entry = self.entry(key, &**value, Operation::Set, || value.clone() as Object)?;
+        let entry = self.entry(key, &**value, Operation::Set, meta, || {
+            value.clone() as Object
+        })?;
         self.inner.backend.set_entry(key, entry, ttl).await
     }
 
-    /// Encodes `value` into an entry, with its object when the stack keeps objects.
+    /// Encodes `value` into an entry (behind a frame holding `meta`, if given), with its object
+    /// when the stack keeps objects.
     fn entry<T: Serialize + ?Sized>(
         &self,
         key: &str,
         value: &T,
         op: Operation,
+        meta: Option<&FrameMeta>,
         object: impl FnOnce() -> Object,
     ) -> Result<CacheValue> {
-        let bytes = self
+        let mut bytes = self
             .inner
             .serializer
             .encode(key, value)
             .map_err(|e| self.local_error(op, e.or_operation(Operation::Serialize)))?;
+        if let Some(meta) = meta {
+            bytes = refresh::frame(meta, &bytes).into();
+        }
         if let Some(max) = self.inner.max_value_size {
             if bytes.len() > max {
                 let err = Error::value_too_large(self.inner.name.clone(), bytes.len(), max)
@@ -629,7 +624,7 @@ impl<S: Serializer> CacheService<S> {
 
     /// Logs a failure of a degrading call and returns the call's default.
     #[cold]
-    fn degrade<D: Default>(&self, op: Operation, key: &str, err: &Error) -> D {
+    pub(crate) fn degrade<D: Default>(&self, op: Operation, key: &str, err: &Error) -> D {
         tracing::warn!(
             service = %self.inner.name,
             operation = %op,

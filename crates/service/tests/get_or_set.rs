@@ -41,6 +41,94 @@ async fn thousand_concurrent_callers_of_a_cold_key_run_the_loader_once() {
     assert_eq!(cache.get::<User>("user:1").await, Some(user(1)));
 }
 
+/// Spawns `n` callers of `get_or_set("k")` whose loader counts its runs and takes a second.
+fn spawn_callers(
+    cache: &CacheService,
+    runs: &Arc<AtomicUsize>,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<lexicache_core::Result<u32>>> {
+    (0..n)
+        .map(|_| {
+            let (cache, runs) = (cache.clone(), runs.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_set("k", None, || async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        Ok::<_, std::io::Error>(9u32)
+                    })
+                    .await
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn thousand_callers_behind_a_panicking_leader_share_its_error_and_run_no_loader() {
+    let cache = CacheService::memory().build();
+    let leader = {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            cache
+                .get_or_set("k", None, || async {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if true {
+                        panic!("loader bug");
+                    }
+                    Ok::<_, std::io::Error>(0u32)
+                })
+                .await
+        })
+    };
+    tokio::task::yield_now().await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let waiters = spawn_callers(&cache, &runs, 999);
+    assert!(leader.await.unwrap_err().is_panic());
+    for waiter in waiters {
+        assert_eq!(
+            waiter.await.unwrap().unwrap_err().kind(),
+            ErrorKind::LoaderPanicked
+        );
+    }
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        0,
+        "only the panicking loader ran"
+    );
+    // Nothing is wedged: the next thousand callers run one loader.
+    for caller in spawn_callers(&cache, &runs, 1000) {
+        assert_eq!(caller.await.unwrap().unwrap(), 9);
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn thousand_callers_behind_a_cancelled_leader_run_one_loader() {
+    let cache = CacheService::memory().build();
+    let leader = {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            cache
+                .get_or_set(
+                    "k",
+                    None,
+                    std::future::pending::<Result<u32, std::io::Error>>,
+                )
+                .await
+        })
+    };
+    tokio::task::yield_now().await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let waiters = spawn_callers(&cache, &runs, 999);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    for waiter in waiters {
+        assert_eq!(waiter.await.unwrap().unwrap(), 9);
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "one waiter took the lead");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_callers_on_worker_threads_share_one_load() {
     let cache = CacheService::memory().build();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheEvent, CacheValue, Capabilities, Error, EventBus,
-    HealthCheckResult, Operation, Result,
+    HealthCheckResult, Operation, Result, SharedLockStore,
 };
 
 /// Emits [`CacheEvent::Hit`], [`CacheEvent::Miss`] and [`CacheEvent::Error`] onto an
@@ -170,5 +170,9 @@ impl<B: CacheBackend> CacheBackend for Evented<B> {
     async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
         let result = self.inner.set_entry(key, value, ttl).await;
         self.observe(Operation::Set, result)
+    }
+
+    fn lock_store(&self) -> Option<SharedLockStore> {
+        self.inner.lock_store()
     }
 }

@@ -8,7 +8,7 @@ use quanta::Instant;
 
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheMetrics, CacheValue, Capabilities, HealthCheckResult,
-    Operation, Outcome, Result,
+    Operation, Outcome, Result, SharedLockStore,
 };
 
 /// Counts the outcome and records the latency of every call into a shared [`CacheMetrics`]
@@ -296,5 +296,9 @@ impl<B: CacheBackend> CacheBackend for Metered<B> {
         let result = self.inner.set_entry(key, value, ttl).await;
         self.record(Operation::Set, started, &result, |()| Outcome::Ok);
         result
+    }
+
+    fn lock_store(&self) -> Option<SharedLockStore> {
+        self.inner.lock_store()
     }
 }

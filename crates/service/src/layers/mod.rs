@@ -2,7 +2,9 @@
 //!
 //! Every layer implements [`CacheBackend`](lexicache_core::CacheBackend) for any inner backend
 //! and forwards every method, including `get_entry` and `set_entry`, so the decoded objects that
-//! in-process backends keep survive the whole stack.
+//! in-process backends keep survive the whole stack, and `lock_store`, so stampede protection
+//! keeps its distributed lock behind any stack ([`Namespaced`] prefixes lock resources with its
+//! namespace; [`Timeout`] bounds lock calls by its deadline).
 //!
 //! # Order
 //!
@@ -29,5 +31,6 @@ mod timeout;
 
 pub use evented::Evented;
 pub use metered::{Metered, DEFAULT_LATENCY_SAMPLING};
+pub(crate) use namespaced::namespaced_lock_store;
 pub use namespaced::Namespaced;
 pub use timeout::Timeout;

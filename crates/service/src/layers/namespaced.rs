@@ -1,10 +1,11 @@
 //! [`Namespaced`]: prefixes every key, so tenants and applications never see each other's keys.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lexicache_core::{
-    async_trait, glob, Bytes, CacheBackend, CacheValue, Capabilities, Error, HealthCheckResult,
-    KeyRules, Operation, Result,
+    async_trait, glob, Bytes, CacheBackend, CacheValue, Capabilities, Error, FencingToken,
+    HealthCheckResult, KeyRules, LockOwner, LockStore, Operation, Result, SharedLockStore,
 };
 
 /// Full keys up to this many bytes are built on the stack instead of the heap.
@@ -19,7 +20,8 @@ const INLINE_KEY: usize = 128;
 /// [escaped](lexicache_core::glob::escape) prefix, so a tenant's pattern (even `*`) can only
 /// match keys of its own namespace; [`clear`](CacheBackend::clear) deletes `prefix*` the same
 /// way, and is [`Unsupported`](lexicache_core::ErrorKind::Unsupported) when the inner backend
-/// cannot delete by pattern.
+/// cannot delete by pattern. The inner backend's [lock store](CacheBackend::lock_store) is
+/// namespaced the same way: every lock resource gets the prefix.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> lexicache_core::Result<()> {
@@ -199,6 +201,66 @@ impl<B: CacheBackend> CacheBackend for Namespaced<B> {
     async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
         let full = self.full(key, Operation::Set)?;
         self.inner.set_entry(full.as_str(), value, ttl).await
+    }
+
+    fn lock_store(&self) -> Option<SharedLockStore> {
+        let inner = self.inner.lock_store()?;
+        Some(namespaced_lock_store(inner, &self.prefix))
+    }
+}
+
+/// `inner` with every resource prefixed by `prefix`, as [`Namespaced`] prefixes keys, so two
+/// namespaces never contend for (or release) each other's locks.
+pub(crate) fn namespaced_lock_store(inner: SharedLockStore, prefix: &str) -> SharedLockStore {
+    if prefix.is_empty() {
+        return inner;
+    }
+    Arc::new(NamespacedLockStore {
+        inner,
+        prefix: prefix.to_owned(),
+    })
+}
+
+#[derive(Debug)]
+struct NamespacedLockStore {
+    inner: SharedLockStore,
+    prefix: String,
+}
+
+impl NamespacedLockStore {
+    fn full(&self, resource: &str) -> String {
+        let mut full = String::with_capacity(self.prefix.len() + resource.len());
+        full.push_str(&self.prefix);
+        full.push_str(resource);
+        full
+    }
+}
+
+#[async_trait]
+impl LockStore for NamespacedLockStore {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    async fn acquire(
+        &self,
+        resource: &str,
+        owner: &LockOwner,
+        ttl: Duration,
+    ) -> Result<Option<FencingToken>> {
+        self.inner.acquire(&self.full(resource), owner, ttl).await
+    }
+
+    async fn release(&self, resource: &str, owner: &LockOwner) -> Result<()> {
+        self.inner.release(&self.full(resource), owner).await
+    }
+
+    async fn extend(&self, resource: &str, owner: &LockOwner, ttl: Duration) -> Result<()> {
+        self.inner.extend(&self.full(resource), owner, ttl).await
+    }
+
+    async fn is_locked(&self, resource: &str) -> Result<bool> {
+        self.inner.is_locked(&self.full(resource)).await
     }
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheMetrics, CacheValue, Capabilities, Error, ErrorKind,
-    HealthCheckResult, Operation, Outcome, Result,
+    FencingToken, HealthCheckResult, LockOwner, LockStore, Operation, Outcome, Result,
+    SharedLockStore,
 };
 
 /// Bounds every call to the inner backend by a deadline.
@@ -17,6 +18,7 @@ use lexicache_core::{
 /// never see the dropped call finish, so with [`with_metrics`](Self::with_metrics) this layer
 /// counts each timeout as an error itself. `health_check`
 /// is bounded by the timeout the caller passes to it, and reports unhealthy when that passes.
+/// The backend's [lock store](CacheBackend::lock_store) is bounded by the same deadline.
 ///
 /// It needs a tokio runtime with the time driver enabled.
 ///
@@ -157,5 +159,60 @@ impl<B: CacheBackend> CacheBackend for Timeout<B> {
     async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
         self.bound(Operation::Set, self.inner.set_entry(key, value, ttl))
             .await
+    }
+
+    fn lock_store(&self) -> Option<SharedLockStore> {
+        let inner = self.inner.lock_store()?;
+        Some(Arc::new(TimeoutLockStore {
+            inner,
+            timeout: self.timeout,
+        }))
+    }
+}
+
+/// The inner backend's lock store with every call bounded by the layer's deadline, so a hung
+/// lock server cannot hang a protected load.
+#[derive(Debug)]
+struct TimeoutLockStore {
+    inner: SharedLockStore,
+    timeout: Duration,
+}
+
+impl TimeoutLockStore {
+    async fn bound<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::new(ErrorKind::Timeout, self.inner.name().to_owned())
+                .with_operation(Operation::Lock)
+                .with_message(format!("no reply within {:?}", self.timeout))),
+        }
+    }
+}
+
+#[async_trait]
+impl LockStore for TimeoutLockStore {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    async fn acquire(
+        &self,
+        resource: &str,
+        owner: &LockOwner,
+        ttl: Duration,
+    ) -> Result<Option<FencingToken>> {
+        self.bound(self.inner.acquire(resource, owner, ttl)).await
+    }
+
+    async fn release(&self, resource: &str, owner: &LockOwner) -> Result<()> {
+        self.bound(self.inner.release(resource, owner)).await
+    }
+
+    async fn extend(&self, resource: &str, owner: &LockOwner, ttl: Duration) -> Result<()> {
+        self.bound(self.inner.extend(resource, owner, ttl)).await
+    }
+
+    async fn is_locked(&self, resource: &str) -> Result<bool> {
+        self.bound(self.inner.is_locked(resource)).await
     }
 }

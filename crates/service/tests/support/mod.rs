@@ -157,3 +157,157 @@ impl Serializer for CountingJson {
         Json.decode(key, bytes)
     }
 }
+
+/// A memory backend that offers a lock store, as remote backends do, so layers and the service
+/// can be tested for forwarding and using it in-process.
+#[derive(Debug, Clone)]
+pub struct WithLocks {
+    pub inner: lexicache_memory::MemoryBackend,
+    pub locks: lexicache_core::SharedLockStore,
+}
+
+impl WithLocks {
+    /// A fresh memory backend with a fresh in-process lock store.
+    pub fn new() -> Self {
+        Self::with_store(Arc::new(lexicache_memory::MemoryLockStore::new()))
+    }
+
+    /// A fresh memory backend offering `locks`.
+    pub fn with_store(locks: lexicache_core::SharedLockStore) -> Self {
+        Self {
+            inner: lexicache_memory::MemoryBackend::new(),
+            locks,
+        }
+    }
+}
+
+#[async_trait]
+impl CacheBackend for WithLocks {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.inner.get(key).await
+    }
+    async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
+        self.inner.set(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.inner.delete(key).await
+    }
+    async fn exists(&self, key: &str) -> Result<bool> {
+        self.inner.exists(key).await
+    }
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        self.inner.get_many(keys).await
+    }
+    async fn set_many(&self, items: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
+        self.inner.set_many(items, ttl).await
+    }
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        self.inner.delete_many(keys).await
+    }
+    async fn delete_pattern(&self, glob: &str) -> Result<u64> {
+        self.inner.delete_pattern(glob).await
+    }
+    async fn clear(&self) -> Result<()> {
+        self.inner.clear().await
+    }
+    async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
+        self.inner.health_check(timeout).await
+    }
+    async fn get_entry(&self, key: &str) -> Result<Option<lexicache_core::CacheValue>> {
+        self.inner.get_entry(key).await
+    }
+    async fn set_entry(
+        &self,
+        key: &str,
+        value: lexicache_core::CacheValue,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        self.inner.set_entry(key, value, ttl).await
+    }
+    fn lock_store(&self) -> Option<lexicache_core::SharedLockStore> {
+        Some(self.locks.clone())
+    }
+}
+
+/// Fault injection for locks: every call fails with a retryable `Connection` error.
+#[derive(Debug, Default)]
+pub struct FailingLocks {
+    pub calls: AtomicUsize,
+}
+
+impl FailingLocks {
+    fn fail<T>(&self) -> Result<T> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(Error::new(ErrorKind::Connection, "failing-locks")
+            .with_operation(Operation::Lock)
+            .with_message("connection refused (injected)"))
+    }
+}
+
+#[async_trait]
+impl lexicache_core::LockStore for FailingLocks {
+    fn name(&self) -> &str {
+        "failing-locks"
+    }
+    async fn acquire(
+        &self,
+        _resource: &str,
+        _owner: &lexicache_core::LockOwner,
+        _ttl: Duration,
+    ) -> Result<Option<lexicache_core::FencingToken>> {
+        self.fail()
+    }
+    async fn release(&self, _resource: &str, _owner: &lexicache_core::LockOwner) -> Result<()> {
+        self.fail()
+    }
+    async fn extend(
+        &self,
+        _resource: &str,
+        _owner: &lexicache_core::LockOwner,
+        _ttl: Duration,
+    ) -> Result<()> {
+        self.fail()
+    }
+    async fn is_locked(&self, _resource: &str) -> Result<bool> {
+        self.fail()
+    }
+}
+
+/// A lock store whose every call waits forever, like a lock server that stopped answering.
+#[derive(Debug, Default)]
+pub struct HangingLocks;
+
+#[async_trait]
+impl lexicache_core::LockStore for HangingLocks {
+    fn name(&self) -> &str {
+        "hanging-locks"
+    }
+    async fn acquire(
+        &self,
+        _resource: &str,
+        _owner: &lexicache_core::LockOwner,
+        _ttl: Duration,
+    ) -> Result<Option<lexicache_core::FencingToken>> {
+        std::future::pending().await
+    }
+    async fn release(&self, _resource: &str, _owner: &lexicache_core::LockOwner) -> Result<()> {
+        std::future::pending().await
+    }
+    async fn extend(
+        &self,
+        _resource: &str,
+        _owner: &lexicache_core::LockOwner,
+        _ttl: Duration,
+    ) -> Result<()> {
+        std::future::pending().await
+    }
+    async fn is_locked(&self, _resource: &str) -> Result<bool> {
+        std::future::pending().await
+    }
+}
