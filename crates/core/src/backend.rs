@@ -59,6 +59,22 @@ pub trait CacheBackend: Send + Sync + fmt::Debug + 'static {
     /// Removes `key`, returning whether it existed.
     async fn delete(&self, key: &str) -> Result<bool>;
 
+    /// Writes `value` under `key` only if `key` holds no live entry, returning whether it wrote.
+    ///
+    /// Atomic on the backend's server: of any number of concurrent callers, in any process
+    /// sharing the backend, at most one sees `true` for a key that was absent, and an entry
+    /// that exists is never overwritten. Tag versions are created with it, so a creation can
+    /// never undo a concurrent invalidation. Errors, metrics and events count it as a
+    /// [`Operation::Set`].
+    ///
+    /// The default returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported); every
+    /// shipped backend implements it (memory: moka's entry API; Redis: `SET NX PX`; Memcached:
+    /// `add`), and layers forward it.
+    async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<bool> {
+        let _ = (key, value, ttl);
+        Err(Error::unsupported(self.name().to_owned(), Operation::Set))
+    }
+
     /// Whether `key` holds a live entry.
     async fn exists(&self, key: &str) -> Result<bool>;
 
@@ -165,6 +181,20 @@ macro_rules! forward_backend {
                 Self: 'a,
             {
                 (**self).delete(key)
+            }
+
+            fn set_if_absent<'l0, 'l1, 'a>(
+                &'l0 self,
+                key: &'l1 str,
+                value: Bytes,
+                ttl: Option<Duration>,
+            ) -> BoxFuture<'a, Result<bool>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                Self: 'a,
+            {
+                (**self).set_if_absent(key, value, ttl)
             }
 
             fn exists<'l0, 'l1, 'a>(&'l0 self, key: &'l1 str) -> BoxFuture<'a, Result<bool>>

@@ -65,6 +65,21 @@ pub use lexicache_core::*;
 pub use lexicache_serde::{Json, Postcard};
 pub use lexicache_service::{layers, single_flight, CacheService, CacheServiceBuilder};
 
+/// Memoization: [`CacheService::memo`] and its [`Memo`](memo::Memo) calls (`remember`,
+/// `cacheable`, `conditional`), [`CacheService::invalidate_after`], and the process-wide cache
+/// the `#[cached]` macro uses when it is given none.
+pub mod memo {
+    pub use lexicache_service::memo::*;
+}
+
+/// Request scope: memoized calls and request-scoped keys that live as long as one request.
+pub mod scope {
+    pub use lexicache_service::scope::*;
+}
+
+#[cfg(feature = "macros")]
+pub use lexicache_macros::cached;
+
 /// Locks and stampede protection: the whole `lexicache-lock` crate.
 pub mod lock {
     pub use lexicache_core::lock::*;

@@ -79,11 +79,16 @@
 mod builder;
 pub mod layers;
 mod load;
+pub mod memo;
+pub mod scope;
 mod service;
+mod tags;
 pub use lexicache_lock::single_flight;
 
 pub use builder::CacheServiceBuilder;
 pub use lexicache_lock::protection::{Fallback, Protection};
 pub use lexicache_lock::refresh::EarlyRefresh;
 pub use load::LoadOptions;
+pub use memo::{Invalidation, Memo};
+pub use scope::{cache_in_request, request_scope, RequestScope};
 pub use service::CacheService;

@@ -113,6 +113,11 @@ impl<B: CacheBackend> CacheBackend for Evented<B> {
         self.observe(Operation::Delete, result)
     }
 
+    async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<bool> {
+        let result = self.inner.set_if_absent(key, value, ttl).await;
+        self.observe(Operation::Set, result)
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         let result = self.inner.exists(key).await;
         self.observe(Operation::Exists, result)

@@ -216,6 +216,13 @@ impl<B: CacheBackend> CacheBackend for Metered<B> {
         result
     }
 
+    async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<bool> {
+        let started = self.start();
+        let result = self.inner.set_if_absent(key, value, ttl).await;
+        self.record(Operation::Set, started, &result, |_| Outcome::Ok);
+        result
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         let started = self.start();
         let result = self.inner.exists(key).await;

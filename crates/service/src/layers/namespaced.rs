@@ -135,6 +135,11 @@ impl<B: CacheBackend> CacheBackend for Namespaced<B> {
         self.inner.delete(full.as_str()).await
     }
 
+    async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<bool> {
+        let full = self.full(key, Operation::Set)?;
+        self.inner.set_if_absent(full.as_str(), value, ttl).await
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         let full = self.full(key, Operation::Exists)?;
         self.inner.exists(full.as_str()).await

@@ -108,6 +108,11 @@ impl<B: CacheBackend> CacheBackend for Timeout<B> {
         self.bound(Operation::Delete, self.inner.delete(key)).await
     }
 
+    async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<bool> {
+        self.bound(Operation::Set, self.inner.set_if_absent(key, value, ttl))
+            .await
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         self.bound(Operation::Exists, self.inner.exists(key)).await
     }
