@@ -8,10 +8,11 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use lexicache_core::{CacheBackend, HealthStatus, SharedLockStore};
 use lexicache_memcached::{MemcachedBackend, MemcachedLockStore};
+use lexicache_testkit::servers;
 use support::Timing;
 
 const TIMING: Timing = Timing {
@@ -19,32 +20,11 @@ const TIMING: Timing = Timing {
     expiry_slack: Duration::from_millis(1500),
 };
 
-const ENV: &str = "LEXICACHE_TEST_MEMCACHED";
-const HOW: &str = "run `cargo xtask services up`, then export \
-                   LEXICACHE_TEST_MEMCACHED=127.0.0.1:11290,127.0.0.1:11291 (or run the whole \
-                   suite with `cargo xtask test`)";
-
 /// A lock store in a namespace of its own on both shared servers.
 async fn store(test: &str) -> SharedLockStore {
-    let raw = std::env::var(ENV).unwrap_or_else(|_| panic!("{ENV} is not set: {HOW}"));
-    let servers: Vec<&str> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    assert!(!servers.is_empty(), "{ENV} lists no server: {HOW}");
-    for s in &servers {
-        assert!(
-            s.starts_with("127.0.0.1:"),
-            "{ENV}: tests only talk to 127.0.0.1, got {s}"
-        );
-    }
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
     let backend = MemcachedBackend::builder()
-        .servers(servers)
-        .prefix(format!("lexicache-test:lock:{test}:{nanos}:"))
+        .servers(servers::memcached_servers())
+        .prefix(servers::unique_namespace(&format!("lock:{test}")))
         .connect()
         .await
         .expect("a valid configuration");
@@ -52,8 +32,9 @@ async fn store(test: &str) -> SharedLockStore {
     assert_eq!(
         health.status,
         HealthStatus::Healthy,
-        "the memcached test servers are not reachable ({:?}): {HOW}",
-        health.reason
+        "the memcached test servers are not healthy ({:?}): {}",
+        health.reason,
+        servers::HOW_TO_START
     );
     Arc::new(MemcachedLockStore::new(&backend))
 }

@@ -7,10 +7,11 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use lexicache_core::SharedLockStore;
 use lexicache_redis::{RedisBackend, RedisLockStore};
+use lexicache_testkit::servers;
 use support::Timing;
 
 const TIMING: Timing = Timing {
@@ -19,27 +20,15 @@ const TIMING: Timing = Timing {
     expiry_slack: Duration::from_millis(100),
 };
 
-const HOW: &str = "run `cargo xtask services up`, then export \
-                   LEXICACHE_TEST_REDIS_URL=redis://127.0.0.1:6390 (or run the whole suite with \
-                   `cargo xtask test`)";
-
 /// A lock store in a namespace of its own on the standalone server.
 async fn store(test: &str) -> SharedLockStore {
-    let url = std::env::var("LEXICACHE_TEST_REDIS_URL")
-        .unwrap_or_else(|_| panic!("LEXICACHE_TEST_REDIS_URL is not set: {HOW}"));
-    assert!(
-        url.starts_with("redis://127.0.0.1:"),
-        "LEXICACHE_TEST_REDIS_URL: tests only talk to 127.0.0.1, got {url}"
-    );
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let url = servers::redis_url();
     let backend = RedisBackend::builder()
         .url(&url)
-        .prefix(format!("lexicache-test:lock:{test}:{nanos}:"))
+        .prefix(servers::unique_namespace(&format!("lock:{test}")))
         .connect()
         .await
-        .unwrap_or_else(|e| panic!("Redis at {url} is not reachable ({e}): {HOW}"));
+        .unwrap_or_else(|e| panic!("Redis at {url}: {e}; {}", servers::HOW_TO_START));
     Arc::new(RedisLockStore::new(&backend))
 }
 

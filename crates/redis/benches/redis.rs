@@ -170,13 +170,7 @@ async fn fan_out(f: &Arc<Fixture>, iters: u64, row: Row) -> Duration {
 
 /// The runtime and the warm fixture every measurement uses.
 fn setup() -> (Runtime, Arc<Fixture>) {
-    let url = std::env::var("LEXICACHE_TEST_REDIS_URL").expect(
-        "LEXICACHE_TEST_REDIS_URL is not set: run `cargo xtask services up` and export its variables",
-    );
-    assert!(
-        url.starts_with("redis://127.0.0.1:"),
-        "benches only talk to 127.0.0.1"
-    );
+    let url = lexicache_testkit::servers::redis_url();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lexicache_core::CacheBackend;
 use lexicache_redis::RedisBackend;
 use lexicache_service::{CacheService, LoadOptions, Protection};
+use lexicache_testkit::servers;
 
 const CALLERS: usize = 1000;
 const INSTANCES: usize = 4;
@@ -35,9 +36,6 @@ const HOT_LOADER: Duration = Duration::from_millis(100);
 
 /// Calls at least this slow waited for a loader.
 const SLOW: Duration = Duration::from_millis(20);
-
-const HOW: &str = "run `cargo xtask services up`, then export \
-                   LEXICACHE_TEST_REDIS_URL=redis://127.0.0.1:6390";
 
 struct Row {
     name: &'static str,
@@ -79,24 +77,14 @@ fn header(title: &str) {
     );
 }
 
-fn redis_url() -> String {
-    let url = std::env::var("LEXICACHE_TEST_REDIS_URL")
-        .unwrap_or_else(|_| panic!("LEXICACHE_TEST_REDIS_URL is not set: {HOW}"));
-    assert!(
-        url.starts_with("redis://127.0.0.1:"),
-        "benches only talk to 127.0.0.1"
-    );
-    url
-}
-
 async fn redis(prefix: &str) -> RedisBackend {
-    let url = redis_url();
+    let url = servers::redis_url();
     RedisBackend::builder()
         .url(&url)
         .prefix(prefix)
         .connect()
         .await
-        .unwrap_or_else(|e| panic!("Redis at {url} is unreachable ({e}): {HOW}"))
+        .unwrap_or_else(|e| panic!("Redis at {url}: {e}; {}", servers::HOW_TO_START))
 }
 
 fn run_id() -> String {

@@ -18,6 +18,7 @@ use lexicache_core::CacheBackend;
 use lexicache_redis::fred::interfaces::KeysInterface;
 use lexicache_redis::RedisBackend;
 use lexicache_service::CacheService;
+use lexicache_testkit::servers;
 
 /// Set in workers to `<prefix>|<start at, Unix ms>`.
 const WORKER: &str = "LEXICACHE_STAMPEDE_WORKER";
@@ -27,9 +28,6 @@ const LOADER_TIME: Duration = Duration::from_millis(150);
 /// Long enough for every worker to start and connect before the common start time.
 const START_DELAY: Duration = Duration::from_millis(2000);
 const WORKER_DEADLINE: Duration = Duration::from_secs(60);
-
-const HOW: &str = "run `cargo xtask services up`, then export \
-                   LEXICACHE_TEST_REDIS_URL=redis://127.0.0.1:6390 (or run `cargo xtask test`)";
 
 fn main() -> ExitCode {
     if std::env::args().any(|a| a == "--list") {
@@ -51,24 +49,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn redis_url() -> String {
-    let url = std::env::var("LEXICACHE_TEST_REDIS_URL")
-        .unwrap_or_else(|_| panic!("LEXICACHE_TEST_REDIS_URL is not set: {HOW}"));
-    assert!(
-        url.starts_with("redis://127.0.0.1:"),
-        "LEXICACHE_TEST_REDIS_URL: tests only talk to 127.0.0.1, got {url}"
-    );
-    url
-}
-
 async fn connect(prefix: &str) -> RedisBackend {
-    let url = redis_url();
+    let url = servers::redis_url();
     RedisBackend::builder()
         .url(&url)
         .prefix(prefix)
         .connect()
         .await
-        .unwrap_or_else(|e| panic!("Redis at {url} is unreachable ({e}): {HOW}"))
+        .unwrap_or_else(|e| panic!("Redis at {url}: {e}; {}", servers::HOW_TO_START))
 }
 
 fn unix_ms() -> u64 {

@@ -121,6 +121,7 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod servers;
 mod bytes_only;
 mod cases;
 mod ctx;

@@ -39,12 +39,7 @@ fn addresses(name: &str, list: &str) -> Vec<(String, u16)> {
 
 /// The standalone server's URL (`LEXICACHE_TEST_REDIS_URL`).
 pub fn standalone_url() -> String {
-    let url = var("LEXICACHE_TEST_REDIS_URL");
-    assert!(
-        url.starts_with("redis://127.0.0.1:"),
-        "LEXICACHE_TEST_REDIS_URL: tests only talk to 127.0.0.1, got {url}"
-    );
-    url
+    lexicache_testkit::servers::redis_url()
 }
 
 /// The cluster's nodes (`LEXICACHE_TEST_REDIS_CLUSTER`).
