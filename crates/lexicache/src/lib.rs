@@ -63,7 +63,7 @@
 
 pub use lexicache_core::*;
 pub use lexicache_serde::{Json, Postcard};
-pub use lexicache_service::{layers, single_flight, CacheService, CacheServiceBuilder};
+pub use lexicache_service::{layers, single_flight, CacheService, CacheServiceBuilder, LoadOptions};
 
 /// Memoization: [`CacheService::memo`] and its [`Memo`](memo::Memo) calls (`remember`,
 /// `cacheable`, `conditional`), [`CacheService::invalidate_after`], and the process-wide cache
@@ -138,3 +138,8 @@ pub mod prelude {
     #[cfg(feature = "redis")]
     pub use crate::RedisBackend;
 }
+
+/// The examples of `docs/guide.md`, run as doctests so the guide cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide.md")]
+pub struct Guide;

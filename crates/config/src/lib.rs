@@ -1,0 +1,1 @@
+//! lexicache configuration. SKELETON: the config helper fills this in.
