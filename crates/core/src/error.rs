@@ -45,6 +45,8 @@ pub enum ErrorKind {
     LoaderPanicked,
     /// The backend reported an error that fits no other kind.
     Backend,
+    /// A request-scoped operation ran outside any request scope, or after its scope ended.
+    NoRequestScope,
 }
 
 impl ErrorKind {
@@ -75,6 +77,7 @@ impl ErrorKind {
             Self::LoaderFailed => "loader_failed",
             Self::LoaderPanicked => "loader_panicked",
             Self::Backend => "backend",
+            Self::NoRequestScope => "no_request_scope",
         }
     }
 }
@@ -251,6 +254,14 @@ impl Error {
         Self::new(ErrorKind::Unsupported, backend)
             .with_operation(operation)
             .with_message(format!("this backend cannot perform {operation}"))
+    }
+
+    /// A [`ErrorKind::CircuitOpen`] error: `backend`'s circuit breaker refused the call without
+    /// attempting it. Retryable, since the circuit closes again once the backend recovers.
+    #[must_use]
+    pub fn circuit_open(backend: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::CircuitOpen, backend)
+            .with_message("circuit open: the call was not attempted")
     }
 
     /// Sets the operation.

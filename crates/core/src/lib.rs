@@ -38,7 +38,10 @@ pub use backend::{CacheBackend, SharedBackend};
 pub use bytes::Bytes;
 pub use capabilities::Capabilities;
 pub use error::{BoxError, Error, ErrorKind, Operation, Result};
-pub use events::{CacheEvent, EventBus, EvictionCause};
+pub use events::{
+    AsyncEventHandler, CacheEvent, CircuitState, EventBus, EventHandler, EvictionCause, HandlerId,
+    HandlerStats,
+};
 pub use health::{HealthCheckResult, HealthStatus};
 pub use key::{key_hash, KeyRules, DEFAULT_MAX_KEY_LEN};
 pub use lock::{FencingToken, LockOwner, LockStore, SharedLockStore};

@@ -9,6 +9,10 @@
 //! |---|---|---|
 //! | `lexicache_operations_total` | counter | `backend`, `operation`, `outcome` (`hit`, `miss`, `ok`, `error`) |
 //! | `lexicache_operation_duration_seconds` | histogram | `backend`, `operation` |
+//! | `lexicache_circuit_state` | gauge | `backend`: 0 closed, 1 open, 2 half-open |
+//! | `lexicache_circuit_transitions_total` | counter | `backend`, `to` (`closed`, `open`, `half_open`) |
+//! | `lexicache_events_dropped_total` | counter | `handler`: events dropped because a handler's queue was full |
+//! | `lexicache_event_handler_panics_total` | counter | `handler` |
 //!
 //! Facade handles are registered once, when the [`CacheMetrics`] is built: install the exporter's
 //! recorder before building caches. The service's metrics layer times a uniform sample of calls
@@ -25,6 +29,14 @@ use crate::error::Operation;
 pub const OPERATIONS_TOTAL: &str = "lexicache_operations_total";
 /// Histogram name in the `metrics` facade.
 pub const OPERATION_DURATION_SECONDS: &str = "lexicache_operation_duration_seconds";
+/// Gauge of a circuit breaker's state (0 closed, 1 open, 2 half-open), labelled by `backend`.
+pub const CIRCUIT_STATE: &str = "lexicache_circuit_state";
+/// Counter of a circuit breaker's state changes, labelled by `backend` and `to`.
+pub const CIRCUIT_TRANSITIONS_TOTAL: &str = "lexicache_circuit_transitions_total";
+/// Counter of events dropped for a handler whose queue was full, labelled by `handler`.
+pub const EVENTS_DROPPED_TOTAL: &str = "lexicache_events_dropped_total";
+/// Counter of events during which a handler panicked, labelled by `handler`.
+pub const EVENT_HANDLER_PANICS_TOTAL: &str = "lexicache_event_handler_panics_total";
 
 /// The outcome of one operation, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

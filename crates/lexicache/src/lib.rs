@@ -78,7 +78,7 @@ pub mod scope {
 }
 
 #[cfg(feature = "macros")]
-pub use lexicache_macros::cached;
+pub use lexicache_macros::{cache_in_request, cached, invalidate};
 
 /// Locks and stampede protection: the whole `lexicache-lock` crate.
 pub mod lock {

@@ -348,6 +348,26 @@ impl CacheBackend for MemcachedBackend {
         self.delete_one(key, Operation::Delete).await
     }
 
+    async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<bool> {
+        self.check_key(key, Operation::Set)?;
+        self.check_value(value.len(), Operation::Set)?;
+        let Some(exptime) = self.exptime_for(ttl) else {
+            // A zero TTL writes an entry that is gone at once: "written" exactly when nothing
+            // live was there.
+            return self.exists(key).await.map(|found| !found);
+        };
+        let wk = self.wire_key(key);
+        let index = self.index_of(&wk);
+        // `add` stores only when the server holds no live item under the key, atomically.
+        match exchange!(self, index, Operation::Set, self.timeout(), |client| client
+            .add(wk.as_bytes(), &value[..], Some(exptime), None))?
+        {
+            Ok(()) => Ok(true),
+            Err(async_memcached::Error::Protocol(Status::NotStored | Status::Exists)) => Ok(false),
+            Err(e) => Err(self.driver_error(e, Operation::Set, index)),
+        }
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         self.check_key(key, Operation::Exists)?;
         let wk = self.wire_key(key);

@@ -12,6 +12,8 @@ use lexicache_core::{
 };
 
 use crate::builder::MemoryBackendBuilder;
+use moka::ops::compute::Op;
+
 use crate::entry::Entry;
 
 /// The store shared by every namespace made with [`MemoryBackend::with_prefix`].
@@ -188,6 +190,32 @@ impl MemoryBackend {
         }
     }
 
+    /// Writes `value` unless a live entry is there, returning whether it wrote.
+    ///
+    /// moka's `and_compute_with` runs the closure under the key's lock, so of racing callers
+    /// exactly one sees the key absent. An entry past its TTL on tokio's clock that moka has
+    /// not evicted yet counts as absent and is replaced.
+    fn insert_if_absent(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> bool {
+        let ttl = ttl.or(self.shared.default_ttl);
+        let mut wrote = false;
+        let _ = self
+            .shared
+            .cache
+            .entry(self.full_key(key))
+            .and_compute_with(|current| {
+                if current.is_some_and(|e| e.value().is_live()) {
+                    return Op::Nop;
+                }
+                wrote = true;
+                match ttl {
+                    // Written and expired at once: nothing to keep, and a dead entry goes.
+                    Some(ttl) if ttl.is_zero() => Op::Remove,
+                    ttl => Op::Put(Entry::new(value, ttl)),
+                }
+            });
+        wrote
+    }
+
     /// Full keys of this namespace whose unprefixed part matches `pattern`.
     fn matching_keys(&self, pattern: Option<&Pattern>) -> Vec<Arc<String>> {
         self.shared
@@ -248,6 +276,12 @@ impl CacheBackend for MemoryBackend {
     async fn delete(&self, key: &str) -> Result<bool> {
         self.check_key(key, Operation::Delete)?;
         Ok(self.remove(key))
+    }
+
+    async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<bool> {
+        self.check_key(key, Operation::Set)?;
+        self.check_value(value.len(), Operation::Set)?;
+        Ok(self.insert_if_absent(key, CacheValue::from_bytes(value), ttl))
     }
 
     async fn exists(&self, key: &str) -> Result<bool> {

@@ -12,7 +12,7 @@ use fred::error::Error as FredError;
 use fred::interfaces::{ClientLike, ClusterInterface, KeysInterface};
 use fred::types::config::{Options, Server};
 use fred::types::scan::{ScanResult, Scanner};
-use fred::types::{Expiration, InfoKind, Key, Value};
+use fred::types::{Expiration, InfoKind, Key, SetOptions, Value};
 use futures::future::{join_all, try_join_all};
 use futures::{Stream, StreamExt};
 use lexicache_core::glob::Pattern;
@@ -519,6 +519,38 @@ impl CacheBackend for RedisBackend {
             .await
             .map(|n| n > 0)
             .map_err(|e| self.error(e, Operation::Delete))
+    }
+
+    async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<bool> {
+        self.check_key(key, Operation::Set)?;
+        self.check_value(value.len(), Operation::Set)?;
+        let err = |e| self.error(e, Operation::Set);
+        match self.write_plan(ttl) {
+            // `SET NX PX`: one atomic command; the reply is `OK` when it wrote, nil when the key
+            // was there.
+            Write::Store(expire) => self
+                .shared
+                .cmd
+                .set::<Option<String>, _, _>(
+                    self.key(key),
+                    Value::Bytes(value),
+                    expire,
+                    Some(SetOptions::NX),
+                    false,
+                )
+                .await
+                .map(|reply| reply.is_some())
+                .map_err(err),
+            // A zero TTL writes an entry that is gone at once: "written" exactly when nothing
+            // live was there.
+            Write::Remove => self
+                .shared
+                .cmd
+                .exists::<u64, _>(self.key(key))
+                .await
+                .map(|n| n == 0)
+                .map_err(err),
+        }
     }
 
     async fn exists(&self, key: &str) -> Result<bool> {

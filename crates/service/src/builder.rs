@@ -14,16 +14,19 @@ use lexicache_lock::refresh::EarlyRefresh;
 
 use lexicache_serde::Json;
 
-use crate::layers::{namespaced_lock_store, Evented, Metered, Namespaced, Timeout};
+use crate::layers::{
+    namespaced_lock_store, CircuitBreaker, CircuitBreakerConfig, Evented, Metered, Namespaced,
+    Timeout,
+};
 use crate::service::CacheService;
 
 /// Builds a [`CacheService`]: the serializer, the layers, and the key rules.
 ///
 /// Layers are stacked in a fixed order, from the outermost (first to see a call) to the
-/// innermost: namespace → timeout → metrics → events → backend (a circuit breaker will sit
-/// between timeout and metrics). So metrics and events see full, namespaced keys and describe
-/// what the backend did; a call cut off by the timeout is counted as an error by the timeout
-/// layer into the same metrics. See [`layers`](crate::layers).
+/// innermost: namespace → circuit breaker → timeout → metrics → events → backend. So metrics
+/// and events see full, namespaced keys and describe what the backend did; a call cut off by
+/// the timeout is counted as an error by the timeout layer into the same metrics, and reaches
+/// the circuit breaker as a failure. See [`layers`](crate::layers).
 ///
 /// ```
 /// use std::time::Duration;
@@ -53,6 +56,8 @@ pub struct CacheServiceBuilder<S = Json> {
     protection: Protection,
     lock_store: Option<SharedLockStore>,
     early_refresh: EarlyRefresh,
+    circuit_breaker: Option<CircuitBreakerConfig>,
+    tag_ttl: Duration,
 }
 
 impl<S: fmt::Debug> fmt::Debug for CacheServiceBuilder<S> {
@@ -73,6 +78,8 @@ impl<S: fmt::Debug> fmt::Debug for CacheServiceBuilder<S> {
                 &self.lock_store.as_ref().map(|s| s.name().to_owned()),
             )
             .field("early_refresh", &self.early_refresh)
+            .field("circuit_breaker", &self.circuit_breaker)
+            .field("tag_ttl", &self.tag_ttl)
             .finish()
     }
 }
@@ -92,6 +99,8 @@ impl CacheServiceBuilder<Json> {
             protection: Protection::default(),
             lock_store: None,
             early_refresh: EarlyRefresh::default(),
+            circuit_breaker: None,
+            tag_ttl: crate::tags::DEFAULT_TAG_TTL,
         }
     }
 }
@@ -112,6 +121,8 @@ impl<S: Serializer> CacheServiceBuilder<S> {
             protection: self.protection,
             lock_store: self.lock_store,
             early_refresh: self.early_refresh,
+            tag_ttl: self.tag_ttl,
+            circuit_breaker: self.circuit_breaker,
         }
     }
 
@@ -192,6 +203,26 @@ impl<S: Serializer> CacheServiceBuilder<S> {
         self
     }
 
+    /// The TTL of [tag](CacheService::try_set_with_tags) version keys, which also caps tagged
+    /// entries' TTLs (a tagged entry written with `ttl: None` gets it). Default
+    /// [`DEFAULT_TAG_TTL`](crate::tags::DEFAULT_TAG_TTL), 7 days; values under one second are
+    /// raised to one second (memcached's resolution). Every process sharing tags should use
+    /// the same value. See [`tags`](crate::tags).
+    pub fn tag_ttl(mut self, ttl: Duration) -> Self {
+        self.tag_ttl = ttl.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Fails fast while the backend is down, with the [`CircuitBreaker`] layer (off by
+    /// default). It sits outside the [`timeout`](Self::timeout), so timed-out calls count as
+    /// failures; its state changes go to the [`events`](Self::events) bus when there is one,
+    /// and the calls it refuses are counted as errors in [`CacheService::metrics`]. While it is
+    /// open, [`CacheService::get`] returns `None` without calling the backend.
+    pub fn circuit_breaker(mut self, config: CircuitBreakerConfig) -> Self {
+        self.circuit_breaker = Some(config);
+        self
+    }
+
     /// Stacks the layers and builds the service.
     pub fn build(self) -> CacheService<S> {
         let name = self.name.unwrap_or_else(|| self.backend.name().to_owned());
@@ -209,6 +240,13 @@ impl<S: Serializer> CacheServiceBuilder<S> {
         }
         if let Some(timeout) = self.timeout {
             stack = Arc::new(Timeout::new(stack, timeout).with_metrics(metrics.clone()));
+        }
+        if let Some(config) = self.circuit_breaker {
+            let mut breaker = CircuitBreaker::new(stack, config).with_metrics(metrics.clone());
+            if let Some(bus) = &self.events {
+                breaker = breaker.with_events(bus.clone());
+            }
+            stack = Arc::new(breaker);
         }
         let lock_store = match self.lock_store {
             Some(store) => Some(match &self.namespace {
@@ -238,6 +276,7 @@ impl<S: Serializer> CacheServiceBuilder<S> {
             protection: self.protection,
             lock_store,
             early_refresh: self.early_refresh,
+            tag_ttl: self.tag_ttl,
         })
     }
 }

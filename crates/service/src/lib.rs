@@ -82,7 +82,7 @@ mod load;
 pub mod memo;
 pub mod scope;
 mod service;
-mod tags;
+pub mod tags;
 pub use lexicache_lock::single_flight;
 
 pub use builder::CacheServiceBuilder;
@@ -90,5 +90,6 @@ pub use lexicache_lock::protection::{Fallback, Protection};
 pub use lexicache_lock::refresh::EarlyRefresh;
 pub use load::LoadOptions;
 pub use memo::{Invalidation, Memo};
-pub use scope::{cache_in_request, request_scope, RequestScope};
+pub use scope::{cache_in_request, request_scope, RequestScope, RequestScoped};
 pub use service::CacheService;
+pub use tags::TagSnapshot;

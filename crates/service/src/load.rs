@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::service::CacheService;
+use crate::tags::TagSnapshot;
 
 /// Per-call settings of [`CacheService::get_or_set_with`]: the TTL and early refresh.
 ///
@@ -41,6 +42,7 @@ use crate::service::CacheService;
 pub struct LoadOptions {
     ttl: Option<Duration>,
     refresh: Option<EarlyRefresh>,
+    tags: Vec<String>,
 }
 
 impl LoadOptions {
@@ -88,29 +90,64 @@ impl LoadOptions {
         self
     }
 
+    /// Tags the loaded value with `tags` (added to any set before), as
+    /// [`get_or_set_tagged`](CacheService::get_or_set_tagged) does: the tags' versions are
+    /// read just before the loader runs, so a value loaded across an
+    /// [invalidation](CacheService::invalidate_tags) is never served after it. The TTL is
+    /// capped at the service's [tag TTL](crate::CacheServiceBuilder::tag_ttl).
+    ///
+    /// ```
+    /// use lexicache_service::LoadOptions;
+    ///
+    /// let options = LoadOptions::new().tags(["users", "tenant:7"]);
+    /// assert_eq!(options.tags_value(), ["users", "tenant:7"]);
+    /// ```
+    pub fn tags<I>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// The tags set, in the order given.
+    #[must_use]
+    pub fn tags_value(&self) -> &[String] {
+        &self.tags
+    }
+
     fn refresh_mut(&mut self) -> &mut EarlyRefresh {
         self.refresh.get_or_insert_with(EarlyRefresh::new)
     }
 }
 
-/// How one call loads: its TTL and the parts of early refresh that apply to it.
-#[derive(Clone, Copy)]
+/// How one call loads: its TTL, the parts of early refresh that apply to it, and its tags.
+#[derive(Clone)]
 struct Plan {
     ttl: Option<Duration>,
     beta: Option<f64>,
     grace: Option<Duration>,
     jitter: f64,
+    /// Checked, sorted tags whose versions are read just before the loader runs.
+    tags: Option<Arc<[String]>>,
 }
 
 impl Plan {
     /// `get_or_set` cannot refresh in the background (its loader may borrow), so it never
     /// applies stale-while-revalidate.
-    fn new(ttl: Option<Duration>, refresh: &EarlyRefresh, background: bool) -> Self {
+    fn new(
+        ttl: Option<Duration>,
+        refresh: &EarlyRefresh,
+        background: bool,
+        tags: Option<Arc<[String]>>,
+    ) -> Self {
         Self {
             ttl,
             beta: refresh.beta(),
             grace: if background { refresh.grace() } else { None },
             jitter: refresh.ttl_jitter,
+            tags: tags.filter(|t| !t.is_empty()),
         }
     }
 
@@ -228,8 +265,26 @@ impl<S: Serializer> CacheService<S> {
         Fut: Future<Output = Result<T, E>>,
         E: Into<BoxError>,
     {
+        self.load_tagged(key, ttl, None, loader).await
+    }
+
+    /// [`get_or_set_arc`](Self::get_or_set_arc) storing its value behind a tag frame of
+    /// checked `tags` (see [`get_or_set_tagged`](Self::get_or_set_tagged)).
+    pub(crate) async fn load_tagged<T, F, Fut, E>(
+        &self,
+        key: &str,
+        ttl: Option<Duration>,
+        tags: Option<Arc<[String]>>,
+        loader: F,
+    ) -> Result<Arc<T>>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<BoxError>,
+    {
         self.check_key(key, Operation::Get)?;
-        let plan = Plan::new(ttl, &self.inner.early_refresh, false);
+        let plan = Plan::new(ttl, &self.inner.early_refresh, false, tags);
         match self.first_read::<T>(key).await {
             Found::Fresh(value, meta) => self.on_hit(key, plan, value, meta, loader).await,
             Found::Stale(..) | Found::Miss => self.load_cold(key, plan, loader).await,
@@ -322,7 +377,13 @@ impl<S: Serializer> CacheService<S> {
             .refresh
             .as_ref()
             .unwrap_or(&self.inner.early_refresh);
-        let plan = Plan::new(options.ttl, refresh, true);
+        let tags = if options.tags.is_empty() {
+            None
+        } else {
+            let tags: Vec<&str> = options.tags.iter().map(String::as_str).collect();
+            Some(self.check_tags(&tags, Operation::Get)?.into())
+        };
+        let plan = Plan::new(options.ttl, refresh, true, tags);
         match self.first_read::<T>(key).await {
             Found::Fresh(value, meta) => self.on_hit(key, plan, value, meta, loader).await,
             Found::Stale(value, meta) if self.within_grace(&plan, &meta) => {
@@ -446,6 +507,12 @@ impl<S: Serializer> CacheService<S> {
         Fut: Future<Output = Result<T, E>>,
         E: Into<BoxError>,
     {
+        // Tag versions are read before the loader runs: an invalidation completing after this
+        // read makes the stored value a miss (see `tags`).
+        let snapshot = match &plan.tags {
+            Some(tags) => Some(self.snapshot_of(tags).await),
+            None => None,
+        };
         let started = Instant::now();
         let value = loader().await.map_err(|e| {
             Error::new(ErrorKind::LoaderFailed, self.inner.name.clone())
@@ -455,7 +522,16 @@ impl<S: Serializer> CacheService<S> {
         })?;
         let delta = started.elapsed();
         let value = Arc::new(value);
-        if let Err(e) = self.store_loaded(key, &value, plan, delta).await {
+        let stored = match snapshot {
+            // Without its tags' versions the value cannot be stored safely; it is still served.
+            Some(Err(e)) => Err(e),
+            Some(Ok(snapshot)) => {
+                self.store_loaded(key, &value, &plan, delta, Some(&snapshot))
+                    .await
+            }
+            None => self.store_loaded(key, &value, &plan, delta, None).await,
+        };
+        if let Err(e) = stored {
             self.degrade::<()>(Operation::Set, key, &e);
         }
         Ok(value)
@@ -465,8 +541,9 @@ impl<S: Serializer> CacheService<S> {
         &self,
         key: &str,
         value: &Arc<T>,
-        plan: Plan,
+        plan: &Plan,
         delta: Duration,
+        tags: Option<&TagSnapshot>,
     ) -> Result<()>
     where
         T: Serialize + Send + Sync + 'static,
@@ -475,14 +552,15 @@ impl<S: Serializer> CacheService<S> {
             .ttl
             .map(|ttl| refresh::jittered_ttl(ttl, plan.jitter, 1.0 - refresh::unit_random()));
         if !plan.writes_frame() {
-            return self.store(key, value, ttl, None).await;
+            return self.store_tagged(key, value, ttl, None, tags).await;
         }
         let meta = FrameMeta {
             delta,
             expires_at_ms: ttl.map_or(0, |ttl| self.inner.clock.after_ms(ttl)),
         };
         let physical = ttl.map(|ttl| ttl.saturating_add(plan.grace.unwrap_or_default()));
-        self.store(key, value, physical, Some(&meta)).await
+        self.store_tagged(key, value, physical, Some(&meta), tags)
+            .await
     }
 
     /// Starts one background refresh of a stale `key`, unless one runs in this process.

@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::builder::CacheServiceBuilder;
+use crate::tags::{self, TagSnapshot};
 // Named only in documentation, since loads (which make these errors) moved to `load.rs`.
 use dashmap::DashMap;
 #[cfg(doc)]
@@ -37,17 +38,18 @@ pub(crate) struct Parts<S> {
     pub(crate) protection: Protection,
     pub(crate) lock_store: Option<SharedLockStore>,
     pub(crate) early_refresh: EarlyRefresh,
+    pub(crate) tag_ttl: Duration,
 }
 
 pub(crate) struct Inner<S> {
-    backend: SharedBackend,
+    pub(crate) backend: SharedBackend,
     serializer: S,
     pub(crate) name: String,
     pub(crate) metrics: Arc<CacheMetrics>,
     events: Option<EventBus>,
     key_rules: KeyRules,
     /// The stack keeps decoded objects, so writes attach them and typed hits skip decoding.
-    in_process: bool,
+    pub(crate) in_process: bool,
     max_value_size: Option<usize>,
     pub(crate) flights: SingleFlight,
     pub(crate) protection: Protection,
@@ -63,6 +65,8 @@ pub(crate) struct Inner<S> {
     /// Keys this process is refreshing early (XFetch or stale-while-revalidate), so at most one
     /// caller per process refreshes a key at a time.
     pub(crate) refreshing: DashMap<String, ()>,
+    /// The TTL of tag version keys, and the cap on tagged entries' TTLs.
+    pub(crate) tag_ttl: Duration,
 }
 
 /// The typed cache: values in, values out, over any backend and its layers.
@@ -138,6 +142,7 @@ impl<S: Serializer> fmt::Debug for CacheService<S> {
                 &self.inner.lock_store.as_ref().map(|s| s.name().to_owned()),
             )
             .field("early_refresh", &self.inner.early_refresh)
+            .field("tag_ttl", &self.inner.tag_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -181,6 +186,7 @@ impl<S: Serializer> CacheService<S> {
                 lock_store: parts.lock_store,
                 stampede,
                 early_refresh: parts.early_refresh,
+                tag_ttl: parts.tag_ttl,
                 clock: LogicalClock::new(),
                 refreshing: DashMap::new(),
             }),
@@ -190,6 +196,11 @@ impl<S: Serializer> CacheService<S> {
     // ----- reads -------------------------------------------------------------------------
 
     /// The value under `key`, or `None` on a miss or a failure (logged and counted).
+    ///
+    /// Reads are typed (the reference's `get_typed`): a stored value that is not a `T` is a
+    /// failure like any other, so this returns `None` and [`try_get`](Self::try_get) returns
+    /// the [`ErrorKind::Serialization`] error.
+    #[doc(alias = "get_typed")]
     pub async fn get<T>(&self, key: &str) -> Option<T>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
@@ -205,6 +216,7 @@ impl<S: Serializer> CacheService<S> {
     ///
     /// [`ErrorKind::KeyInvalid`], the backend's error, or [`ErrorKind::Serialization`] when the
     /// stored value is not a `T`.
+    #[doc(alias = "try_get_typed")]
     pub async fn try_get<T>(&self, key: &str) -> Result<Option<T>>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
@@ -272,11 +284,14 @@ impl<S: Serializer> CacheService<S> {
             return Ok(values);
         }
         let raw = self.inner.backend.get_many(keys).await?;
+        // Tagged entries' versions, all in one more round trip (none if nothing is tagged).
+        let live = self.tags_current_batch(&raw).await?;
         keys.iter()
             .zip(raw)
-            .map(|(key, bytes)| match bytes {
-                Some(b) => self.decode_live::<T>(key, &b, Operation::GetMany),
-                None => Ok(None),
+            .zip(live)
+            .map(|((key, bytes), live)| match bytes {
+                Some(b) if live => self.decode_live::<T>(key, &b, Operation::GetMany),
+                _ => Ok(None),
             })
             .collect()
     }
@@ -290,12 +305,38 @@ impl<S: Serializer> CacheService<S> {
 
     /// Whether `key` holds a live entry.
     ///
+    /// An entry [tagged](Self::try_set_with_tags) with an invalidated tag, or past the logical
+    /// expiry of its early-refresh frame, is not live: so this reads the entry (without
+    /// decoding it), and for a tagged entry its tags' versions, as [`get`](Self::get) does.
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::KeyInvalid`] or the backend's error.
     pub async fn try_exists(&self, key: &str) -> Result<bool> {
         self.check_key(key, Operation::Exists)?;
-        self.inner.backend.exists(key).await
+        let op = Operation::Exists;
+        let Some(entry) = self
+            .inner
+            .backend
+            .get_entry(key)
+            .await
+            .map_err(|e| e.with_operation(op))?
+        else {
+            return Ok(false);
+        };
+        let mut bytes = entry.bytes().as_ref();
+        if let Some((frame, rest)) =
+            tags::unframe(&self.inner.name, bytes).map_err(|e| self.local_error(op, e))?
+        {
+            if !self.tags_current(&frame).await.map_err(|e| e.with_operation(op))? {
+                return Ok(false);
+            }
+            bytes = rest;
+        }
+        match refresh::unframe(&self.inner.name, bytes).map_err(|e| self.local_error(op, e))? {
+            Some((meta, _)) => Ok(!meta.is_expired(self.inner.clock.now_ms())),
+            None => Ok(true),
+        }
     }
 
     // ----- writes ------------------------------------------------------------------------
@@ -523,12 +564,22 @@ impl<S: Serializer> CacheService<S> {
         let Some(entry) = self.inner.backend.get_entry(key).await? else {
             return Ok(None);
         };
-        // Most entries have no frame: two byte comparisons and on to the object or decoder.
-        let (meta, body) = match refresh::unframe(&self.inner.name, entry.bytes())
+        // Most entries have no frame: two byte comparisons for each kind and on to the object
+        // or decoder. A tagged entry is live only while every tag holds its token.
+        let mut body = 0;
+        if let Some((frame, rest)) = tags::unframe(&self.inner.name, entry.bytes())
             .map_err(|e| self.local_error(Operation::Get, e))?
         {
-            Some((meta, _)) => (Some(meta), refresh::FRAME_LEN),
-            None => (None, 0),
+            if !self.tags_current(&frame).await? {
+                return Ok(None);
+            }
+            body = entry.bytes().len() - rest.len();
+        }
+        let (meta, body) = match refresh::unframe(&self.inner.name, &entry.bytes()[body..])
+            .map_err(|e| self.local_error(Operation::Get, e))?
+        {
+            Some((meta, _)) => (Some(meta), body + refresh::FRAME_LEN),
+            None => (None, body),
         };
         match entry.into_object_as::<T>() {
             Ok(object) => Ok(Some((object, meta))),
@@ -538,13 +589,18 @@ impl<S: Serializer> CacheService<S> {
         }
     }
 
-    /// Decodes bytes read in a batch: framed or not, `None` when logically expired.
+    /// Decodes bytes read in a batch: framed or not, `None` when logically expired. Tags must
+    /// have been checked already ([`tags_current_batch`](Self::tags_current_batch)).
     fn decode_live<T: DeserializeOwned>(
         &self,
         key: &str,
         bytes: &[u8],
         op: Operation,
     ) -> Result<Option<T>> {
+        let bytes = match tags::unframe(&self.inner.name, bytes).map_err(|e| self.local_error(op, e))? {
+            Some((_, rest)) => rest,
+            None => bytes,
+        };
         match refresh::unframe(&self.inner.name, bytes).map_err(|e| self.local_error(op, e))? {
             Some((meta, _)) if meta.is_expired(self.inner.clock.now_ms()) => Ok(None),
             Some((_, payload)) => self.decode(key, payload, op).map(Some),
@@ -572,9 +628,32 @@ impl<S: Serializer> CacheService<S> {
     where
         T: Serialize + Send + Sync + 'static,
     {
-        let entry = self.entry(key, &**value, Operation::Set, meta, || {
+        self.store_tagged(key, value, ttl, meta, None).await
+    }
+
+    /// [`store`](Self::store), behind a tag frame when `tags` is given (and not empty), with
+    /// the TTL then capped at the tag TTL.
+    pub(crate) async fn store_tagged<T>(
+        &self,
+        key: &str,
+        value: &Arc<T>,
+        ttl: Option<Duration>,
+        meta: Option<&FrameMeta>,
+        tags: Option<&TagSnapshot>,
+    ) -> Result<()>
+    where
+        T: Serialize + Send + Sync + 'static,
+    {
+        let tags = tags.filter(|t| !t.is_empty());
+        let payload = self.encode_payload(key, &**value, Operation::Set)?;
+        let entry = self.assemble(payload, meta, tags, Operation::Set, || {
             value.clone() as Object
         })?;
+        let ttl = if tags.is_some() {
+            self.tagged_ttl(ttl)
+        } else {
+            ttl
+        };
         self.inner.backend.set_entry(key, entry, ttl).await
     }
 
@@ -588,21 +667,56 @@ impl<S: Serializer> CacheService<S> {
         meta: Option<&FrameMeta>,
         object: impl FnOnce() -> Object,
     ) -> Result<CacheValue> {
-        let mut bytes = self
-            .inner
+        let payload = self.encode_payload(key, value, op)?;
+        self.assemble(payload, meta, None, op, object)
+    }
+
+    /// The serializer's bytes for `value`.
+    pub(crate) fn encode_payload<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        op: Operation,
+    ) -> Result<lexicache_core::Bytes> {
+        self.inner
             .serializer
             .encode(key, value)
-            .map_err(|e| self.local_error(op, e.or_operation(Operation::Serialize)))?;
+            .map_err(|e| self.local_error(op, e.or_operation(Operation::Serialize)))
+    }
+
+    /// Fails when an entry of `len` bytes is over the stack's largest value.
+    pub(crate) fn check_size(&self, len: usize, op: Operation) -> Result<()> {
+        match self.inner.max_value_size {
+            Some(max) if len > max => {
+                let err =
+                    Error::value_too_large(self.inner.name.clone(), len, max).with_operation(op);
+                Err(self.local_error(op, err))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// An entry from the serializer's bytes: behind the early-refresh frame holding `meta` and
+    /// the tag frame holding `tags` (outermost), each if given, with its object when the stack
+    /// keeps objects.
+    pub(crate) fn assemble(
+        &self,
+        payload: lexicache_core::Bytes,
+        meta: Option<&FrameMeta>,
+        tags: Option<&TagSnapshot>,
+        op: Operation,
+        object: impl FnOnce() -> Object,
+    ) -> Result<CacheValue> {
+        let mut bytes = payload;
         if let Some(meta) = meta {
             bytes = refresh::frame(meta, &bytes).into();
         }
-        if let Some(max) = self.inner.max_value_size {
-            if bytes.len() > max {
-                let err = Error::value_too_large(self.inner.name.clone(), bytes.len(), max)
-                    .with_operation(op);
-                return Err(self.local_error(op, err));
-            }
+        if let Some(tags) = tags {
+            let mut framed = tags.frame();
+            framed.extend_from_slice(&bytes);
+            bytes = framed.into();
         }
+        self.check_size(bytes.len(), op)?;
         Ok(if self.inner.in_process {
             // `Bytes` made from a `Vec` allocates its shared reference count lazily, on its first
             // clone. Left alone, that is the first cache hit, which puts the count far from the

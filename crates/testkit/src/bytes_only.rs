@@ -48,6 +48,9 @@ impl<B: CacheBackend> CacheBackend for BytesOnly<B> {
     async fn delete(&self, key: &str) -> Result<bool> {
         self.0.delete(key).await
     }
+    async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<bool> {
+        self.0.set_if_absent(key, value, ttl).await
+    }
     async fn exists(&self, key: &str) -> Result<bool> {
         self.0.exists(key).await
     }

@@ -121,12 +121,12 @@
 #![deny(missing_docs)]
 
 pub mod bench;
-pub mod servers;
 mod bytes_only;
 mod cases;
 mod ctx;
 mod registry;
 mod runner;
+pub mod servers;
 
 pub use bytes_only::BytesOnly;
 pub use runner::{case_names, run_all, run_case, CaseOutcome, SuiteReport};

@@ -5,7 +5,8 @@
 use lexicache_core::Capabilities;
 
 use crate::cases::{
-    basic, batch, concurrency, health, keys, listing, namespace, objects, pattern, ttl, values,
+    absent, basic, batch, concurrency, health, keys, listing, namespace, objects, pattern, ttl,
+    values,
 };
 use crate::ctx::{Ctx, Factory};
 
@@ -85,6 +86,14 @@ basic::delete_leaves_other_keys_alone when always;
 basic::exists_tracks_set_and_delete when always;
 basic::keys_differing_in_case_or_suffix_are_distinct when always;
 basic::deleted_key_can_be_written_again when always;
+absent::set_if_absent_writes_an_absent_key when always;
+absent::set_if_absent_leaves_a_present_key_untouched when always;
+absent::set_if_absent_keeps_the_present_entrys_ttl when |c| c.tokio_clock;
+absent::set_if_absent_honours_its_ttl_and_expired_keys_are_absent when always;
+absent::set_if_absent_with_zero_ttl_stores_nothing when always;
+absent::concurrent_set_if_absent_has_exactly_one_winner when always;
+absent::set_if_absent_with_an_invalid_key_is_key_invalid when always;
+absent::set_if_absent_of_an_oversized_value_writes_nothing when |c| c.max_value_size.is_some();
 ttl::entries_expire_after_their_ttl when always;
 ttl::expired_entry_is_gone_for_every_operation when |c| c.tokio_clock;
 ttl::expired_key_can_be_written_again when |c| c.tokio_clock;

@@ -56,7 +56,10 @@ pub fn memcached_servers() -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    assert!(!servers.is_empty(), "LEXICACHE_TEST_MEMCACHED is empty: {HOW_TO_START}");
+    assert!(
+        !servers.is_empty(),
+        "LEXICACHE_TEST_MEMCACHED is empty: {HOW_TO_START}"
+    );
     for server in &servers {
         assert!(
             server.starts_with("127.0.0.1:"),

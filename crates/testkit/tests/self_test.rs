@@ -131,6 +131,29 @@ impl CacheBackend for Reference {
         Ok(self.remove(&self.check(key)?))
     }
 
+    async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<bool> {
+        self.check_value(&value)?;
+        let full = self.check(key)?;
+        // One lock for the check and the write, so racing callers have exactly one winner.
+        let mut map = self.lock();
+        if map.get(&full).is_some_and(Entry::live) {
+            return Ok(false);
+        }
+        if ttl == Some(Duration::ZERO) {
+            map.remove(&full);
+        } else {
+            let expires = ttl.map(|t| Instant::now() + t);
+            map.insert(
+                full,
+                Entry {
+                    value: value.into(),
+                    expires,
+                },
+            );
+        }
+        Ok(true)
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         Ok(self.read(&self.check(key)?).is_some())
     }
@@ -310,6 +333,9 @@ impl CacheBackend for StaleObject {
     }
     async fn delete(&self, key: &str) -> Result<bool> {
         self.0.delete(key).await
+    }
+    async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<bool> {
+        self.0.set_if_absent(key, value, ttl).await
     }
     async fn exists(&self, key: &str) -> Result<bool> {
         self.0.exists(key).await

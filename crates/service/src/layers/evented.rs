@@ -1,4 +1,4 @@
-//! [`Evented`]: emits hit, miss and error events onto an [`EventBus`].
+//! [`Evented`]: emits hit, miss, set, delete and error events onto an [`EventBus`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,12 +8,22 @@ use lexicache_core::{
     HealthCheckResult, Operation, Result, SharedLockStore,
 };
 
-/// Emits [`CacheEvent::Hit`], [`CacheEvent::Miss`] and [`CacheEvent::Error`] onto an
-/// [`EventBus`].
+/// Emits what the backend did onto an [`EventBus`], for its subscribers and handlers.
 ///
-/// Reads (`get`, `get_entry`, `get_many`) emit a hit or miss per key; every failed call emits an
-/// error event with its operation and kind. Events are built only while someone subscribes, so
-/// an unobserved bus costs one atomic load per call. Keys in events are the keys this layer
+/// | call | event |
+/// |---|---|
+/// | `get`, `get_entry`, `get_many` | [`CacheEvent::Hit`] or [`CacheEvent::Miss`] per key |
+/// | `set`, `set_entry`, `set_many` | [`CacheEvent::Set`] per key written |
+/// | `set_if_absent` | [`CacheEvent::Set`] when it wrote |
+/// | `delete` | [`CacheEvent::Delete`] with whether the key existed |
+/// | `delete_many` | one [`CacheEvent::DeleteMany`] (backends report how many keys existed, not which) |
+/// | `delete_pattern` | [`CacheEvent::DeletePattern`] with how many keys went |
+/// | `clear` | [`CacheEvent::Cleared`] |
+/// | any failed call | [`CacheEvent::Error`] with its operation and kind |
+///
+/// Evictions ([`CacheEvent::Evicted`]) come from the backend itself: give the memory backend
+/// the same bus (`MemoryBackend::builder().events(bus.clone())`). Events are built only while
+/// someone listens, so an unobserved bus costs one atomic load per call. Keys in events are the keys this layer
 /// sees (with the namespace prefix when [`Namespaced`](super::Namespaced) sits above it);
 /// values never appear.
 ///
@@ -68,6 +78,13 @@ impl<B: CacheBackend> Evented<B> {
         });
     }
 
+    fn written(&self, key: &str) {
+        self.bus.emit_with(|| CacheEvent::Set {
+            backend: self.name.clone(),
+            key: Arc::from(key),
+        });
+    }
+
     fn error(&self, op: Operation, err: &Error) {
         self.bus.emit_with(|| CacheEvent::Error {
             backend: self.name.clone(),
@@ -105,16 +122,29 @@ impl<B: CacheBackend> CacheBackend for Evented<B> {
 
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         let result = self.inner.set(key, value, ttl).await;
+        if result.is_ok() {
+            self.written(key);
+        }
         self.observe(Operation::Set, result)
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
         let result = self.inner.delete(key).await;
+        if let Ok(existed) = result {
+            self.bus.emit_with(|| CacheEvent::Delete {
+                backend: self.name.clone(),
+                key: Arc::from(key),
+                existed,
+            });
+        }
         self.observe(Operation::Delete, result)
     }
 
     async fn set_if_absent(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<bool> {
         let result = self.inner.set_if_absent(key, value, ttl).await;
+        if let Ok(true) = result {
+            self.written(key);
+        }
         self.observe(Operation::Set, result)
     }
 
@@ -137,21 +167,45 @@ impl<B: CacheBackend> CacheBackend for Evented<B> {
 
     async fn set_many(&self, items: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
         let result = self.inner.set_many(items, ttl).await;
+        if result.is_ok() && self.bus.has_subscribers() {
+            for (key, _) in items {
+                self.written(key);
+            }
+        }
         self.observe(Operation::SetMany, result)
     }
 
     async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
         let result = self.inner.delete_many(keys).await;
+        if let Ok(removed) = result {
+            self.bus.emit_with(|| CacheEvent::DeleteMany {
+                backend: self.name.clone(),
+                keys: keys.iter().map(|k| Arc::from(*k)).collect(),
+                removed,
+            });
+        }
         self.observe(Operation::DeleteMany, result)
     }
 
     async fn delete_pattern(&self, glob: &str) -> Result<u64> {
         let result = self.inner.delete_pattern(glob).await;
+        if let Ok(removed) = result {
+            self.bus.emit_with(|| CacheEvent::DeletePattern {
+                backend: self.name.clone(),
+                pattern: Arc::from(glob),
+                removed,
+            });
+        }
         self.observe(Operation::DeletePattern, result)
     }
 
     async fn clear(&self) -> Result<()> {
         let result = self.inner.clear().await;
+        if result.is_ok() {
+            self.bus.emit_with(|| CacheEvent::Cleared {
+                backend: self.name.clone(),
+            });
+        }
         self.observe(Operation::Clear, result)
     }
 
@@ -174,6 +228,9 @@ impl<B: CacheBackend> CacheBackend for Evented<B> {
 
     async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
         let result = self.inner.set_entry(key, value, ttl).await;
+        if result.is_ok() {
+            self.written(key);
+        }
         self.observe(Operation::Set, result)
     }
 

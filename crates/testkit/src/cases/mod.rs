@@ -2,6 +2,7 @@
 //! [`Ctx`](crate::ctx::Ctx) that panics with a precise message when the backend misbehaves; which cases
 //! apply to which backends is decided in [`crate::registry`].
 
+pub(crate) mod absent;
 pub(crate) mod basic;
 pub(crate) mod batch;
 pub(crate) mod concurrency;

@@ -1,0 +1,518 @@
+//! Backend settings: the flattened [`CacheBackendConfig`] (`type: memory | redis | memcached`)
+//! and the typed [`MemoryBackendConfig`], [`RedisBackendConfig`] and
+//! [`MemcachedBackendConfig`].
+//!
+//! Every backend has `name`, `enabled`, `default`, `prefix`, `default_ttl`, `max_value_size`
+//! and `clear_on_start`; the rest belongs to one type. A field of another type (`servers` on a
+//! Redis backend, say) is an error naming the field and the type it belongs to, never ignored.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::de;
+use crate::secret::Secret;
+
+/// The memory backend's default entry bound (`lexicache_memory::DEFAULT_MAX_ENTRIES`).
+pub const DEFAULT_MEMORY_MAX_ENTRIES: u64 = 100_000;
+/// The Redis port used when none is given.
+pub const DEFAULT_REDIS_PORT: u16 = 6379;
+/// The sentinel port used when a sentinel address has none.
+pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
+/// The Redis host used when neither `url` nor `host` is given.
+pub const DEFAULT_REDIS_HOST: &str = "127.0.0.1";
+/// The memcached server used when `servers` is not given.
+pub const DEFAULT_MEMCACHED_SERVER: &str = "127.0.0.1:11211";
+
+/// The kind of a backend: the `type` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendType {
+    /// In process (`lexicache-memory`).
+    Memory,
+    /// Redis standalone, cluster or sentinel (`lexicache-redis`).
+    Redis,
+    /// One or more memcached servers (`lexicache-memcached`).
+    Memcached,
+}
+
+impl BackendType {
+    /// Every type.
+    pub const ALL: [BackendType; 3] = [Self::Memory, Self::Redis, Self::Memcached];
+
+    /// The name written in `type`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis => "redis",
+            Self::Memcached => "memcached",
+        }
+    }
+
+    /// The fields a backend of this type accepts, `type` included.
+    #[must_use]
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Memory => MEMORY_FIELDS,
+            Self::Redis => REDIS_FIELDS,
+            Self::Memcached => MEMCACHED_FIELDS,
+        }
+    }
+}
+
+impl fmt::Display for BackendType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+const MEMORY_FIELDS: &[&str] = &[
+    "type",
+    "name",
+    "enabled",
+    "default",
+    "prefix",
+    "default_ttl",
+    "max_value_size",
+    "clear_on_start",
+    "max_entries",
+    "max_bytes",
+];
+
+const REDIS_FIELDS: &[&str] = &[
+    "type",
+    "name",
+    "enabled",
+    "default",
+    "prefix",
+    "default_ttl",
+    "max_value_size",
+    "clear_on_start",
+    "url",
+    "mode",
+    "host",
+    "port",
+    "nodes",
+    "sentinel_master",
+    "sentinel_username",
+    "sentinel_password",
+    "sentinel_password_file",
+    "username",
+    "password",
+    "password_file",
+    "tls",
+    "db",
+    "command_timeout",
+    "connect_timeout",
+    "max_command_buffer",
+    "fail_fast",
+];
+
+const MEMCACHED_FIELDS: &[&str] = &[
+    "type",
+    "name",
+    "enabled",
+    "default",
+    "prefix",
+    "default_ttl",
+    "max_value_size",
+    "clear_on_start",
+    "servers",
+    "pool_size",
+    "connect_timeout",
+    "command_timeout",
+    "backoff_initial",
+    "backoff_max",
+];
+
+/// One backend: `type` selects the variant, whose fields sit beside it (the flattened form of
+/// the reference's `CacheBackendConfig`).
+///
+/// ```
+/// use lexicache_config::{BackendType, CacheBackendConfig};
+///
+/// let backend: CacheBackendConfig =
+///     serde_json::from_str(r#"{"type": "redis", "name": "shared", "port": 6390}"#).unwrap();
+/// assert_eq!(backend.kind(), BackendType::Redis);
+/// assert_eq!(backend.name(), "shared");
+///
+/// // A memcached field on a Redis backend is rejected, by name.
+/// let err = serde_json::from_str::<CacheBackendConfig>(r#"{"type": "redis", "servers": []}"#)
+///     .unwrap_err();
+/// assert!(err.to_string().contains("unknown field `servers`"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum CacheBackendConfig {
+    /// `type: memory`.
+    Memory(MemoryBackendConfig),
+    /// `type: redis`.
+    Redis(RedisBackendConfig),
+    /// `type: memcached`.
+    Memcached(MemcachedBackendConfig),
+}
+
+macro_rules! common {
+    ($self:ident, $field:ident) => {
+        match $self {
+            CacheBackendConfig::Memory(c) => &c.$field,
+            CacheBackendConfig::Redis(c) => &c.$field,
+            CacheBackendConfig::Memcached(c) => &c.$field,
+        }
+    };
+}
+
+impl CacheBackendConfig {
+    /// The backend's type.
+    #[must_use]
+    pub fn kind(&self) -> BackendType {
+        match self {
+            Self::Memory(_) => BackendType::Memory,
+            Self::Redis(_) => BackendType::Redis,
+            Self::Memcached(_) => BackendType::Memcached,
+        }
+    }
+
+    /// The backend's unique name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        common!(self, name)
+    }
+
+    /// Whether the backend is built (`enabled`).
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        *common!(self, enabled)
+    }
+
+    /// Whether this is the default backend (`default`).
+    #[must_use]
+    pub fn is_default(&self) -> bool {
+        *common!(self, default)
+    }
+
+    /// The key prefix (`prefix`).
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        common!(self, prefix)
+    }
+
+    /// The TTL of entries written without one (`default_ttl`).
+    #[must_use]
+    pub fn default_ttl(&self) -> Option<Duration> {
+        *common!(self, default_ttl)
+    }
+
+    /// Whether the provider clears the backend's namespace when it starts (`clear_on_start`).
+    #[must_use]
+    pub fn clear_on_start(&self) -> bool {
+        *common!(self, clear_on_start)
+    }
+}
+
+/// Where to find the Redis servers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    /// One server at `host:port` (the default).
+    #[default]
+    Standalone,
+    /// A Redis Cluster reached through any of `nodes`.
+    Cluster,
+    /// The primary `sentinel_master`, found through the sentinels in `nodes`.
+    Sentinel,
+}
+
+/// `type: memory`: the in-process moka backend. Maps onto `MemoryBackend::builder()`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryBackendConfig {
+    /// The backend's unique name. Default `"memory"`.
+    pub name: String,
+    /// Whether the provider builds it. Default `true`.
+    pub enabled: bool,
+    /// Whether this is the default backend. Default `false` (a lone backend is the default
+    /// anyway).
+    pub default: bool,
+    /// A prefix put before every key. Default `""`.
+    pub prefix: String,
+    /// TTL of entries written without one. Default: none.
+    #[serde(deserialize_with = "de::option_duration")]
+    pub default_ttl: Option<Duration>,
+    /// The largest value accepted, in bytes. Default 64 MiB.
+    pub max_value_size: Option<usize>,
+    /// Clear the namespace when the provider starts. Default `false`; refused in production.
+    pub clear_on_start: bool,
+    /// Bound by entry count. Default 100,000 when `max_bytes` is not set.
+    pub max_entries: Option<u64>,
+    /// Bound by bytes (key + value + 64 bytes per entry) instead of entries. Default: none.
+    pub max_bytes: Option<u64>,
+}
+
+impl Default for MemoryBackendConfig {
+    fn default() -> Self {
+        Self {
+            name: "memory".to_owned(),
+            enabled: true,
+            default: false,
+            prefix: String::new(),
+            default_ttl: None,
+            max_value_size: None,
+            clear_on_start: false,
+            max_entries: None,
+            max_bytes: None,
+        }
+    }
+}
+
+/// `type: redis`: the fred-backed Redis backend. Maps onto `RedisBackend::builder()`.
+///
+/// Say where Redis is either with `url` (`redis://`, `rediss://`, `redis-cluster://`,
+/// `redis-sentinel://`; see `lexicache_redis::RedisConfig::from_url`) or with `mode`, `host`,
+/// `port` and `nodes`, not both. `Debug` shows neither passwords nor the password inside the
+/// URL.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisBackendConfig {
+    /// The backend's unique name. Default `"redis"`.
+    pub name: String,
+    /// Whether the provider builds it. Default `true`.
+    pub enabled: bool,
+    /// Whether this is the default backend. Default `false`.
+    pub default: bool,
+    /// A prefix put before every key. Default `""` (the whole logical database).
+    pub prefix: String,
+    /// TTL of entries written without one. Default: none.
+    #[serde(deserialize_with = "de::option_duration")]
+    pub default_ttl: Option<Duration>,
+    /// The largest value accepted, in bytes. Default 16 MiB.
+    pub max_value_size: Option<usize>,
+    /// Clear the namespace (by `SCAN` + `UNLINK`) when the provider starts. Default `false`;
+    /// refused in production.
+    pub clear_on_start: bool,
+    /// A Redis URL; excludes `mode`, `host`, `port`, `nodes` and `sentinel_master`. Default:
+    /// none. May carry the password, but `password`/`password_file` keep it out of the URL.
+    pub url: Option<String>,
+    /// Standalone, cluster or sentinel. Default `standalone`.
+    pub mode: Option<RedisMode>,
+    /// The standalone server's host. Default `127.0.0.1`.
+    pub host: Option<String>,
+    /// The standalone server's port. Default 6379.
+    pub port: Option<u16>,
+    /// Cluster nodes or sentinel addresses, as `host:port` (a list, or one comma-separated
+    /// string). Default: none.
+    #[serde(deserialize_with = "de::string_list")]
+    pub nodes: Vec<String>,
+    /// The name the sentinels monitor the primary under (sentinel mode). Default: none.
+    pub sentinel_master: Option<String>,
+    /// The sentinels' ACL user. Default: none.
+    pub sentinel_username: Option<String>,
+    /// The sentinels' password. Default: none.
+    pub sentinel_password: Option<Secret>,
+    /// A file holding the sentinels' password (read at load time). Default: none.
+    pub sentinel_password_file: Option<PathBuf>,
+    /// The ACL user. Default: none.
+    pub username: Option<String>,
+    /// The password. Default: none.
+    pub password: Option<Secret>,
+    /// A file holding the password, read at load time with its trailing newline trimmed.
+    /// Default: none.
+    pub password_file: Option<PathBuf>,
+    /// TLS with the platform's root certificates. Default `false` (`rediss://` also turns it
+    /// on).
+    pub tls: bool,
+    /// The logical database (not in a cluster). Default: none (database 0).
+    pub db: Option<u8>,
+    /// How long one command may take, queueing included. Default 500 ms.
+    #[serde(deserialize_with = "de::duration")]
+    pub command_timeout: Duration,
+    /// How long opening a connection may take. Default 2 s.
+    #[serde(deserialize_with = "de::duration")]
+    pub connect_timeout: Duration,
+    /// The bound of the command queue (`0`: unbounded). Default 10,000.
+    pub max_command_buffer: usize,
+    /// Whether commands fail at once while disconnected. Default `true`.
+    pub fail_fast: bool,
+}
+
+impl Default for RedisBackendConfig {
+    fn default() -> Self {
+        Self {
+            name: "redis".to_owned(),
+            enabled: true,
+            default: false,
+            prefix: String::new(),
+            default_ttl: None,
+            max_value_size: None,
+            clear_on_start: false,
+            url: None,
+            mode: None,
+            host: None,
+            port: None,
+            nodes: Vec::new(),
+            sentinel_master: None,
+            sentinel_username: None,
+            sentinel_password: None,
+            sentinel_password_file: None,
+            username: None,
+            password: None,
+            password_file: None,
+            tls: false,
+            db: None,
+            command_timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(2),
+            max_command_buffer: 10_000,
+            fail_fast: true,
+        }
+    }
+}
+
+/// Replaces the password in a URL (`redis://user:pw@host`) with `***`, without parsing it
+/// (a malformed URL must not print either).
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let redacted_tail = redact_query(tail);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}{redacted_tail}")
+        }
+        None => format!("{scheme}://{authority}{redacted_tail}"),
+    }
+}
+
+/// Hides `sentinelPassword=` in a URL's query.
+fn redact_query(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.to_ascii_lowercase().contains("password") => format!("{k}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+impl fmt::Debug for RedisBackendConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackendConfig")
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .field("default", &self.default)
+            .field("prefix", &self.prefix)
+            .field("default_ttl", &self.default_ttl)
+            .field("max_value_size", &self.max_value_size)
+            .field("clear_on_start", &self.clear_on_start)
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("mode", &self.mode)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("nodes", &self.nodes)
+            .field("sentinel_master", &self.sentinel_master)
+            .field("sentinel_username", &self.sentinel_username)
+            .field("sentinel_password", &self.sentinel_password)
+            .field("sentinel_password_file", &self.sentinel_password_file)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("password_file", &self.password_file)
+            .field("tls", &self.tls)
+            .field("db", &self.db)
+            .field("command_timeout", &self.command_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_command_buffer", &self.max_command_buffer)
+            .field("fail_fast", &self.fail_fast)
+            .finish()
+    }
+}
+
+/// `type: memcached`: one or more memcached servers by consistent hashing. Maps onto
+/// `MemcachedBackend::builder()`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemcachedBackendConfig {
+    /// The backend's unique name. Default `"memcached"`.
+    pub name: String,
+    /// Whether the provider builds it. Default `true`.
+    pub enabled: bool,
+    /// Whether this is the default backend. Default `false`.
+    pub default: bool,
+    /// A prefix put before every key. Default `""`.
+    pub prefix: String,
+    /// TTL of entries written without one. Default: none.
+    #[serde(deserialize_with = "de::option_duration")]
+    pub default_ttl: Option<Duration>,
+    /// The largest value accepted, in bytes. Default: the servers' `item_size_max` less 512
+    /// bytes (1,048,064 at memcached's default).
+    pub max_value_size: Option<usize>,
+    /// Clear when the provider starts. Default `false`; refused in production (and memcached
+    /// cannot clear one namespace, so the provider reports it as unsupported).
+    pub clear_on_start: bool,
+    /// Servers as `host:port` (a list, or one comma-separated string). Default
+    /// `["127.0.0.1:11211"]`.
+    #[serde(deserialize_with = "de::string_list")]
+    pub servers: Vec<String>,
+    /// Connections per server. Default 16.
+    pub pool_size: usize,
+    /// How long a connect may take. Default 500 ms.
+    #[serde(deserialize_with = "de::duration")]
+    pub connect_timeout: Duration,
+    /// How long one exchange may take. Default 1 s.
+    #[serde(deserialize_with = "de::duration")]
+    pub command_timeout: Duration,
+    /// The first wait before reconnecting to a down server; doubles per failure. Default
+    /// 500 ms.
+    #[serde(deserialize_with = "de::duration")]
+    pub backoff_initial: Duration,
+    /// The longest wait between reconnects. Default 10 s.
+    #[serde(deserialize_with = "de::duration")]
+    pub backoff_max: Duration,
+}
+
+impl Default for MemcachedBackendConfig {
+    fn default() -> Self {
+        Self {
+            name: "memcached".to_owned(),
+            enabled: true,
+            default: false,
+            prefix: String::new(),
+            default_ttl: None,
+            max_value_size: None,
+            clear_on_start: false,
+            servers: vec![DEFAULT_MEMCACHED_SERVER.to_owned()],
+            pool_size: 16,
+            connect_timeout: Duration::from_millis(500),
+            command_timeout: Duration::from_secs(1),
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(10),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("redis://app:hunter2@10.0.0.1:6379/2"),
+            "redis://app:***@10.0.0.1:6379/2"
+        );
+        assert_eq!(redact_url("redis://:pw@h"), "redis://:***@h");
+        assert_eq!(
+            redact_url("redis-sentinel://h:26379?sentinelServiceName=m&sentinelPassword=spw"),
+            "redis-sentinel://h:26379?sentinelServiceName=m&sentinelPassword=***"
+        );
+        assert_eq!(redact_url("not a url hunter2"), "***");
+    }
+}

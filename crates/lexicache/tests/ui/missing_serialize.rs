@@ -1,0 +1,23 @@
+use lexicache::cached;
+
+#[derive(Debug, Clone)]
+struct Query {
+    text: String,
+}
+
+#[cached(ttl = 60)]
+async fn search(limit: u32, query: Query) -> Vec<String> {
+    vec![query.text; limit as usize]
+}
+
+#[derive(Debug, Clone)]
+struct Report {
+    lines: u32,
+}
+
+#[cached(key = "report:{day}")]
+async fn report(day: u32) -> Report {
+    Report { lines: day }
+}
+
+fn main() {}

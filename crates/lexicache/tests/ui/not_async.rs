@@ -1,0 +1,10 @@
+use lexicache::cached;
+
+#[cached(ttl = 60)]
+fn get_user(id: u64) -> String {
+    format!("user {id}")
+}
+
+fn main() {
+    let _ = get_user(1);
+}
