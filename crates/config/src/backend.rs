@@ -454,8 +454,8 @@ pub struct MemcachedBackendConfig {
     /// The largest value accepted, in bytes. Default: the servers' `item_size_max` less 512
     /// bytes (1,048,064 at memcached's default).
     pub max_value_size: Option<usize>,
-    /// Clear when the provider starts. Default `false`; refused in production (and memcached
-    /// cannot clear one namespace, so the provider reports it as unsupported).
+    /// Default `false`, and `true` is refused: memcached cannot clear one namespace (the
+    /// field exists so that every backend type has the same common fields).
     pub clear_on_start: bool,
     /// Servers as `host:port` (a list, or one comma-separated string). Default
     /// `["127.0.0.1:11211"]`.

@@ -54,12 +54,31 @@ const TOP_LEVEL: [&str; 5] = ["name", "enabled", "environment", "backends", "ser
 /// assert_eq!(config.service.timeout.unwrap().as_millis(), 250);
 /// # Ok::<(), lexicache_config::ConfigError>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 #[must_use]
 pub struct ConfigLoader {
     figment: Figment,
     /// The first file asked for that does not exist.
     missing: Option<PathBuf>,
+}
+
+/// Shows the sources, never their values (which hold secrets).
+impl std::fmt::Debug for ConfigLoader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sources: Vec<String> = self
+            .figment
+            .metadata()
+            .map(|md| match &md.source {
+                Some(figment::Source::File(path)) => format!("{} `{}`", md.name, path.display()),
+                Some(figment::Source::Custom(prefix)) => format!("{} `{prefix}*`", md.name),
+                _ => md.name.to_string(),
+            })
+            .collect();
+        f.debug_struct("ConfigLoader")
+            .field("sources", &sources)
+            .field("missing", &self.missing)
+            .finish()
+    }
 }
 
 impl ConfigLoader {

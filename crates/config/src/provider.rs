@@ -262,7 +262,6 @@ impl CacheProvider {
             total.latency_p99 = total.latency_p99.max(m.latency_p99);
         }
         let reads = total.hits + total.misses;
-        #[allow(clippy::cast_precision_loss)]
         if reads > 0 {
             total.hit_rate = total.hits as f64 / reads as f64;
         }

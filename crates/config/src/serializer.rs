@@ -115,9 +115,9 @@ impl ConfiguredSerializer {
                     (PayloadFormat::Json, true) => {
                         Stack::EncryptedJsonZ(Encrypted::new(Compressing::new(Json), keys)?)
                     }
-                    (PayloadFormat::Postcard, true) => Stack::EncryptedPostcardZ(
-                        Encrypted::new(Compressing::new(Postcard), keys)?,
-                    ),
+                    (PayloadFormat::Postcard, true) => {
+                        Stack::EncryptedPostcardZ(Encrypted::new(Compressing::new(Postcard), keys)?)
+                    }
                 }
             }
         };
@@ -179,5 +179,79 @@ impl Serializer for ConfiguredSerializer {
 
     fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T> {
         dispatch!(&self.0, s => s.decode(key, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::KeyConfig;
+    use crate::Secret;
+
+    fn config(kind: SerializerKind, format: PayloadFormat, compression: bool) -> SerializerConfig {
+        SerializerConfig {
+            kind,
+            format: kind.needs_keys().then_some(format),
+            compression,
+            algorithm: (kind == SerializerKind::Encrypted).then_some(Algorithm::ChaCha20Poly1305),
+            keys: if kind.needs_keys() {
+                vec![KeyConfig {
+                    id: 9,
+                    key: Some(Secret::new("k".repeat(32))),
+                    key_file: None,
+                }]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    #[test]
+    fn every_configured_stack_round_trips_and_shows_no_key() {
+        let value: Vec<String> = (0..300).map(|i| format!("item {i}")).collect();
+        for kind in [
+            SerializerKind::Json,
+            SerializerKind::Postcard,
+            SerializerKind::Signed,
+            SerializerKind::Encrypted,
+        ] {
+            for format in [PayloadFormat::Json, PayloadFormat::Postcard] {
+                for compression in [false, true] {
+                    let s = ConfiguredSerializer::from_config(&config(kind, format, compression))
+                        .unwrap();
+                    let bytes = s.encode("key", &value).unwrap();
+                    assert_eq!(
+                        s.decode::<Vec<String>>("key", &bytes).unwrap(),
+                        value,
+                        "{s:?}"
+                    );
+                    assert!(!format!("{s:?}").contains(&"k".repeat(32)));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn signed_and_encrypted_bind_values_to_their_key() {
+        for kind in [SerializerKind::Signed, SerializerKind::Encrypted] {
+            let s = ConfiguredSerializer::from_config(&config(kind, PayloadFormat::Json, false))
+                .unwrap();
+            let bytes = s.encode("a", &1u8).unwrap();
+            assert!(s.decode::<u8>("b", &bytes).is_err(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn keyless_signed_and_encrypted_use_a_random_key_outside_production() {
+        for kind in [SerializerKind::Signed, SerializerKind::Encrypted] {
+            let mut c = config(kind, PayloadFormat::Json, false);
+            c.keys.clear();
+            let a = ConfiguredSerializer::from_config(&c).unwrap();
+            let b = ConfiguredSerializer::from_config(&c).unwrap();
+            let bytes = a.encode("k", &1u8).unwrap();
+            assert_eq!(a.decode::<u8>("k", &bytes).unwrap(), 1);
+            // Another process (another random key) cannot read it.
+            assert!(b.decode::<u8>("k", &bytes).is_err(), "{kind:?}");
+        }
     }
 }

@@ -309,6 +309,14 @@ impl Check<'_, '_> {
     }
 
     fn memcached(&self, m: &MemcachedBackendConfig) -> Result<(), ConfigError> {
+        if m.clear_on_start {
+            return Err(self.conflict(
+                "clear_on_start",
+                "type",
+                "memcached cannot clear one namespace (flush_all would empty the whole server); \
+                 remove `clear_on_start`",
+            ));
+        }
         if m.servers.is_empty() {
             return Err(ConfigError::Missing {
                 at: self.at("servers"),

@@ -266,13 +266,19 @@ fn environment_overrides_one_field_of_a_file_backend_and_wins() {
         panic!("backend 1 is redis");
     };
     assert_eq!(redis.port, Some(7777));
-    assert_eq!(redis.password.as_ref().map(Secret::expose), Some("from-env"));
+    assert_eq!(
+        redis.password.as_ref().map(Secret::expose),
+        Some("from-env")
+    );
     // The rest of that backend, and the other backends, still come from the file.
     assert_eq!(redis.host.as_deref(), Some("10.0.0.5"));
     assert_eq!(redis.command_timeout, Duration::from_millis(250));
     assert_eq!(config.backends.len(), 3);
     assert_eq!(config.backends[2].name(), "sessions");
-    assert_eq!(config.service.protection_max_wait, Duration::from_millis(750));
+    assert_eq!(
+        config.service.protection_max_wait,
+        Duration::from_millis(750)
+    );
 
     // The file after the environment: the file wins instead.
     let config = ConfigLoader::new()
@@ -326,7 +332,10 @@ fn a_bad_duration_names_the_field_source_and_problem() {
     );
     assert!(text.contains("`soon` is not a duration"), "{text}");
     let err = CacheConfig::from_yaml_str("service:\n  timeout: -3\n").unwrap_err();
-    assert!(err.to_string().contains("durations are not negative"), "{err}");
+    assert!(
+        err.to_string().contains("durations are not negative"),
+        "{err}"
+    );
 }
 
 #[test]

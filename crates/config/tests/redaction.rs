@@ -50,7 +50,11 @@ service:
         key: {KEY}
 "#
     );
-    let config = ConfigLoader::new().yaml(&yaml).load().unwrap();
+    let loader = ConfigLoader::new().yaml(&yaml);
+    let shown = format!("{loader:?}");
+    assert_redacted(&shown);
+    assert!(shown.contains("YAML source string"), "{shown}");
+    let config = loader.load().unwrap();
     assert_redacted(&format!("{config:?}"));
     assert_redacted(&format!("{config:#?}"));
     for backend in &config.backends {

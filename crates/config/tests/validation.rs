@@ -38,7 +38,8 @@ fn a_field_of_another_backend_type_is_rejected_by_name() {
     );
     let err = yaml_err("backends:\n  - type: memory\n    connect_timeout: 2s\n");
     assert!(
-        err.to_string().contains("it belongs to redis and memcached backends"),
+        err.to_string()
+            .contains("it belongs to redis and memcached backends"),
         "{err}"
     );
 }
@@ -46,7 +47,12 @@ fn a_field_of_another_backend_type_is_rejected_by_name() {
 #[test]
 fn an_unknown_field_is_rejected_with_the_fields_expected() {
     let err = yaml_err("backends:\n  - type: redis\n    passwrd: x\n");
-    let ConfigError::UnknownField { at: loc, field, expected } = &err else {
+    let ConfigError::UnknownField {
+        at: loc,
+        field,
+        expected,
+    } = &err
+    else {
         panic!("{err:?}");
     };
     assert_eq!(*loc, at("backends.0.passwrd"));
@@ -56,7 +62,8 @@ fn an_unknown_field_is_rejected_with_the_fields_expected() {
 
     let err = yaml_err("servce:\n  metrics: false\n");
     assert!(
-        err.to_string().starts_with("`servce` (from YAML source string): unknown field `servce`"),
+        err.to_string()
+            .starts_with("`servce` (from YAML source string): unknown field `servce`"),
         "{err}"
     );
 }
@@ -75,7 +82,10 @@ fn a_wrong_type_inside_a_backend_names_the_field() {
 fn a_port_above_65535_names_the_field_and_source() {
     let err = yaml_err("backends:\n  - type: redis\n    port: 70000\n");
     let text = err.to_string();
-    assert!(text.starts_with("`backends.0.port` (from YAML source string):"), "{text}");
+    assert!(
+        text.starts_with("`backends.0.port` (from YAML source string):"),
+        "{text}"
+    );
     assert!(text.contains("70000"), "{text}");
 }
 
@@ -101,7 +111,8 @@ fn several_backends_need_exactly_one_default() {
         "`backends`: 2 backends are enabled (`a`, `b`) and none has `default: true`; mark \
          exactly one as the default",
     );
-    let both = "backends:\n  - type: memory\n    name: a\n    default: true\n  - type: memory\n    \
+    let both =
+        "backends:\n  - type: memory\n    name: a\n    default: true\n  - type: memory\n    \
                 name: b\n    default: true\n";
     assert_message(
         &yaml_err(both),
@@ -164,7 +175,9 @@ fn sizes_and_durations_out_of_range_are_refused() {
          range; it must be at least 1",
     );
     assert_message(
-        &yaml_err("backends:\n  - type: redis\n    mode: cluster\n    nodes: [a:7000]\n    db: 3\n"),
+        &yaml_err(
+            "backends:\n  - type: redis\n    mode: cluster\n    nodes: [a:7000]\n    db: 3\n",
+        ),
         "`backends.0.db` (from YAML source string): 3 is out of range; a Redis Cluster has only \
          database 0",
     );
@@ -178,7 +191,9 @@ fn a_redis_url_that_does_not_parse_is_refused_without_repeating_it() {
     };
     assert_eq!(*loc, at("backends.0.url"));
     assert!(!reason.is_empty());
-    assert!(err.to_string().starts_with("`backends.0.url` (from YAML source string): invalid URL:"));
+    assert!(err
+        .to_string()
+        .starts_with("`backends.0.url` (from YAML source string): invalid URL:"));
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
 
@@ -223,6 +238,12 @@ fn settings_that_exclude_each_other_are_refused() {
          `backends.0.password`; give the secret inline (`password`) or as a file \
          (`password_file`), not both",
     );
+    assert_message(
+        &yaml_err("backends:\n  - type: memcached\n    clear_on_start: true\n"),
+        "`backends.0.clear_on_start` (from YAML source string): cannot be set together with \
+         `backends.0.type`; memcached cannot clear one namespace (flush_all would empty the \
+         whole server); remove `clear_on_start`",
+    );
     assert!(matches!(
         yaml_err("service:\n  serializer:\n    type: json\n    format: postcard\n"),
         ConfigError::Conflict { .. }
@@ -245,7 +266,8 @@ fn sentinel_and_cluster_modes_need_their_settings() {
 
 #[test]
 fn serializer_keys_need_32_bytes() {
-    let short = "service:\n  serializer:\n    type: signed\n    keys:\n      - id: 1\n        key: \
+    let short =
+        "service:\n  serializer:\n    type: signed\n    keys:\n      - id: 1\n        key: \
                  too-short\n";
     let err = yaml_err(short);
     assert_message(
@@ -303,7 +325,9 @@ fn production_refuses_redis_without_auth_or_tls_off_loopback() {
          `tls: true`",
     );
     let url = "environment: production\nbackends:\n  - type: redis\n    url: redis://cache.internal:6379\n";
-    assert!(matches!(yaml_err(url), ConfigError::InsecureRedis { host, .. } if host == "cache.internal"));
+    assert!(
+        matches!(yaml_err(url), ConfigError::InsecureRedis { host, .. } if host == "cache.internal")
+    );
     // Auth, TLS or loopback each make it acceptable; outside production it is allowed.
     for ok in [
         "environment: production\nbackends:\n  - type: redis\n    host: 10.0.0.5\n    password: pw\n",
@@ -330,7 +354,10 @@ fn production_refuses_a_signed_or_encrypted_serializer_without_keys() {
             ),
         );
         let dev = format!("service:\n  serializer:\n    type: {kind}\n");
-        assert!(CacheConfig::from_yaml_str(&dev).is_ok(), "{kind} outside production");
+        assert!(
+            CacheConfig::from_yaml_str(&dev).is_ok(),
+            "{kind} outside production"
+        );
     }
 }
 

@@ -27,8 +27,10 @@
 //! - with [`key(k)`](Memo::key) (for example a rendered `"user:{id}"` template):
 //!   `{prefix}{k}`, with no function and no hash.
 //!
-//! `function` is whatever the caller names the function; the macro passes its path
-//! (`concat!(module_path!(), "::", name)`), so moving or renaming a function starts a new memo.
+//! `function` is whatever the caller names the function. The macro passes its path:
+//! `concat!(module_path!(), "::", name)` for a free function, `type_name::<Self>()` + `::` +
+//! the name for a method, or the `name = "..."` it was given. So moving or renaming a function
+//! starts a new memo.
 //! The prefix is empty by default and the service's namespace, if any, comes before all of it.
 //!
 //! The arguments must serialize **deterministically**: equal arguments must give equal JSON.

@@ -328,7 +328,11 @@ impl<S: Serializer> CacheService<S> {
         if let Some((frame, rest)) =
             tags::unframe(&self.inner.name, bytes).map_err(|e| self.local_error(op, e))?
         {
-            if !self.tags_current(&frame).await.map_err(|e| e.with_operation(op))? {
+            if !self
+                .tags_current(&frame)
+                .await
+                .map_err(|e| e.with_operation(op))?
+            {
                 return Ok(false);
             }
             bytes = rest;
@@ -597,10 +601,11 @@ impl<S: Serializer> CacheService<S> {
         bytes: &[u8],
         op: Operation,
     ) -> Result<Option<T>> {
-        let bytes = match tags::unframe(&self.inner.name, bytes).map_err(|e| self.local_error(op, e))? {
-            Some((_, rest)) => rest,
-            None => bytes,
-        };
+        let bytes =
+            match tags::unframe(&self.inner.name, bytes).map_err(|e| self.local_error(op, e))? {
+                Some((_, rest)) => rest,
+                None => bytes,
+            };
         match refresh::unframe(&self.inner.name, bytes).map_err(|e| self.local_error(op, e))? {
             Some((meta, _)) if meta.is_expired(self.inner.clock.now_ms()) => Ok(None),
             Some((_, payload)) => self.decode(key, payload, op).map(Some),

@@ -97,9 +97,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::try_join_all;
-use lexicache_core::{
-    BoxError, Bytes, Error, ErrorKind, Object, Operation, Result, Serializer,
-};
+use lexicache_core::{BoxError, Bytes, Error, ErrorKind, Object, Operation, Result, Serializer};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -256,7 +254,8 @@ pub(crate) fn unframe<'a>(
         }
         let (tag, tail) = tail.split_at(len);
         let (token, tail) = tail.split_at(TOKEN_LEN);
-        let tag = std::str::from_utf8(tag).map_err(|_| bad("a tag in the tag frame is not UTF-8"))?;
+        let tag =
+            std::str::from_utf8(tag).map_err(|_| bad("a tag in the tag frame is not UTF-8"))?;
         versions.push((tag, token));
         rest = tail;
     }
@@ -387,9 +386,10 @@ impl<S: Serializer> CacheService<S> {
         let ttl = self.tagged_ttl(ttl);
         let mut entries = Vec::with_capacity(items.len());
         for ((key, value), payload) in items.iter().zip(payloads) {
-            let entry = self.assemble(payload, None, Some(&snapshot), Operation::SetMany, || {
-                Arc::new(value.clone()) as Object
-            })?;
+            let entry =
+                self.assemble(payload, None, Some(&snapshot), Operation::SetMany, || {
+                    Arc::new(value.clone()) as Object
+                })?;
             entries.push((*key, entry));
         }
         if self.inner.in_process {
@@ -490,7 +490,8 @@ impl<S: Serializer> CacheService<S> {
         let keys: Vec<String> = tags.iter().map(|t| version_key(t)).collect();
         let mut items = Vec::with_capacity(keys.len());
         for key in &keys {
-            let token = new_token(&self.inner.name).map_err(|e| self.local_error(Operation::Set, e))?;
+            let token =
+                new_token(&self.inner.name).map_err(|e| self.local_error(Operation::Set, e))?;
             items.push((key.as_str(), Bytes::copy_from_slice(&token)));
         }
         self.inner
@@ -601,7 +602,7 @@ impl<S: Serializer> CacheService<S> {
         // version that expires in between needs another round.
         for _ in 0..3 {
             let missing: Vec<usize> = (0..found.len())
-                .filter(|&i| !found[i].as_ref().is_some_and(|v| v.len() == TOKEN_LEN))
+                .filter(|&i| found[i].as_ref().is_none_or(|v| v.len() != TOKEN_LEN))
                 .collect();
             if missing.is_empty() {
                 break;

@@ -373,6 +373,7 @@ async fn events_are_delivered_when_subscribed() {
         }
         other => panic!("expected a miss, got {other:?}"),
     }
+    assert!(matches!(rx.recv().await.unwrap(), CacheEvent::Set { key, .. } if &*key == "app:k"));
     assert!(matches!(rx.recv().await.unwrap(), CacheEvent::Hit { key, .. } if &*key == "app:k"));
 }
 

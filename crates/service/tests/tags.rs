@@ -154,7 +154,10 @@ async fn invalidation_is_seen_by_a_second_client(kind: Kind) {
         })
         .await
         .unwrap();
-    assert_eq!(reloaded, "alice v2", "a load after the invalidation runs its loader");
+    assert_eq!(
+        reloaded, "alice v2",
+        "a load after the invalidation runs its loader"
+    );
     // ...and so does A.
     assert_eq!(a.try_get::<String>("user:2").await.unwrap(), None);
     assert_eq!(a.get::<String>("user:1").await.as_deref(), Some("alice v2"));
@@ -163,7 +166,9 @@ async fn invalidation_is_seen_by_a_second_client(kind: Kind) {
     assert_eq!(b.get::<u8>("config").await, Some(7));
     assert_eq!(b.get::<String>("post:1").await.as_deref(), Some("hello"));
     assert_eq!(
-        b.try_get_many::<String>(&["post:1", "user:2"]).await.unwrap(),
+        b.try_get_many::<String>(&["post:1", "user:2"])
+            .await
+            .unwrap(),
         vec![Some("hello".to_owned()), None],
         "a batch mixing live and invalidated tagged entries"
     );
@@ -201,7 +206,10 @@ async fn a_value_computed_before_an_invalidation_is_never_served_after_it(kind: 
         .try_set_with_snapshot("r", &"computed after", TTL, &fresh)
         .await
         .unwrap();
-    assert_eq!(other.get::<String>("r").await.as_deref(), Some("computed after"));
+    assert_eq!(
+        other.get::<String>("r").await.as_deref(),
+        Some("computed after")
+    );
 
     // A snapshot of tags that have no version yet creates them; a first invalidation then
     // still makes the write a miss.
@@ -232,7 +240,10 @@ async fn a_value_computed_before_an_invalidation_is_never_served_after_it(kind: 
         .await
         .unwrap();
     assert_eq!(again, "loaded after");
-    assert_eq!(other.get::<String>("g").await.as_deref(), Some("loaded after"));
+    assert_eq!(
+        other.get::<String>("g").await.as_deref(),
+        Some("loaded after")
+    );
 
     // The same through get_or_set_with and LoadOptions::tags.
     let inval = other.clone();
@@ -393,7 +404,10 @@ async fn a_missing_version_key_makes_tagged_entries_misses(kind: Kind) {
         .try_set_with_tags("k", &"v", TTL, &["fragile", "sturdy"])
         .await
         .unwrap();
-    cache.try_set_with_tags("s", &"w", TTL, &["sturdy"]).await.unwrap();
+    cache
+        .try_set_with_tags("s", &"w", TTL, &["sturdy"])
+        .await
+        .unwrap();
     assert_eq!(cache.get::<String>("k").await.as_deref(), Some("v"));
 
     // The version key goes (expired, evicted, or deleted by hand as here).
@@ -460,14 +474,16 @@ async fn bad_tags_and_too_many_tags_are_typed_errors_and_write_nothing(kind: Kin
     assert!(err.to_string().contains(&long[..20]), "{err}");
     // Exactly the maximum is fine.
     let max: Vec<&str> = many[..MAX_TAGS].to_vec();
-    cache.try_set_with_tags("max", &1u8, TTL, &max).await.unwrap();
+    cache
+        .try_set_with_tags("max", &1u8, TTL, &max)
+        .await
+        .unwrap();
     assert_eq!(cache.get::<u8>("max").await, Some(1));
 
     // Nothing was written for the refused calls: no entry, no version key.
     assert!(!raw.exists("k").await.unwrap());
     assert!(!raw.exists(&version_key("ok")).await.unwrap());
-    assert!(!raw.exists(&version_key(&many[MAX_TAGS])).await.unwrap());
-
+    assert!(!raw.exists(&version_key(many[MAX_TAGS])).await.unwrap());
 }
 
 /// Writes tagged entries under a 2 s tag TTL, lets `wait` pass 3 s, and checks that the
@@ -495,8 +511,16 @@ where
     wait(Duration::from_millis(3100)).await;
     let raw = cache.backend();
     assert_eq!(raw.get("none").await.unwrap(), None, "entry with no TTL");
-    assert_eq!(raw.get("long").await.unwrap(), None, "entry with a long TTL");
-    assert_eq!(raw.get(&version_key("t")).await.unwrap(), None, "the version key");
+    assert_eq!(
+        raw.get("long").await.unwrap(),
+        None,
+        "entry with a long TTL"
+    );
+    assert_eq!(
+        raw.get(&version_key("t")).await.unwrap(),
+        None,
+        "the version key"
+    );
     assert_eq!(cache.get::<u8>("untagged").await, Some(3));
 }
 

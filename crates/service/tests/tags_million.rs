@@ -94,7 +94,10 @@ async fn assert_last_batch_is_live(cache: &CacheService) {
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let values = cache.try_get_many::<u32>(&refs).await.unwrap();
     let hits = values.iter().flatten().count();
-    assert_eq!(hits, BATCH, "the last batch written is live right after the writes");
+    assert_eq!(
+        hits, BATCH,
+        "the last batch written is live right after the writes"
+    );
 }
 
 #[allow(clippy::print_stderr)]
@@ -139,7 +142,10 @@ mod memory {
         // Past the TTLs on tokio's clock, which decides liveness: nothing is readable.
         tokio::time::advance(TAG_TTL + Duration::from_millis(100)).await;
         assert_eq!(cache.try_get::<u32>(&entry_key(0)).await.unwrap(), None);
-        assert_eq!(cache.try_get::<u32>(&entry_key(ENTRIES - 1)).await.unwrap(), None);
+        assert_eq!(
+            cache.try_get::<u32>(&entry_key(ENTRIES - 1)).await.unwrap(),
+            None
+        );
         assert!(cache.keys("*", 10).await.unwrap().is_empty());
         // moka reclaims memory on its own real-time clock, from the TTL each entry had when it
         // was written; wait (for real) until the last of those has passed.
@@ -164,6 +170,9 @@ mod redis {
         let backend = RedisBackend::builder()
             .url(&url)
             .prefix(servers::unique_namespace("tags-million"))
+            // 32 pipelines of 500 commands share one connection: the last command of a
+            // pipeline waits behind thousands of others, longer than the default timeout.
+            .command_timeout(Duration::from_secs(30))
             .connect()
             .await
             .unwrap_or_else(|e| panic!("Redis at {url}: {e}; {}", servers::HOW_TO_START));
@@ -301,7 +310,10 @@ mod memcached {
             .chain((0..TAGS).map(|b| version_key(&tag_of_batch(b))))
             .collect();
         assert_eq!(recorded.len(), expected.len(), "keys written");
-        assert!(recorded == expected, "the keys written are the entries and version keys");
+        assert!(
+            recorded == expected,
+            "the keys written are the entries and version keys"
+        );
 
         // The server's clock: a real wait past the last entry's TTL and the last version key's
         // (whole seconds on memcached).

@@ -201,7 +201,7 @@ async fn threads_race<F: Factory>(cx: &Ctx<'_, F>) {
                             bytes(&t.to_string()),
                             None,
                         ))
-                        .map(|won| usize::from(won))
+                        .map(usize::from)
                         .map_err(|e| format!("set_if_absent: {e}"))
                 })
                 .collect();
