@@ -63,7 +63,9 @@
 
 pub use lexicache_core::*;
 pub use lexicache_serde::{Json, Postcard};
-pub use lexicache_service::{layers, single_flight, CacheService, CacheServiceBuilder, LoadOptions};
+pub use lexicache_service::{
+    layers, single_flight, CacheService, CacheServiceBuilder, LoadOptions,
+};
 
 /// Memoization: [`CacheService::memo`] and its [`Memo`](memo::Memo) calls (`remember`,
 /// `cacheable`, `conditional`), [`CacheService::invalidate_after`], and the process-wide cache
