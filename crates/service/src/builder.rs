@@ -58,6 +58,9 @@ pub struct CacheServiceBuilder<S = Json> {
     early_refresh: EarlyRefresh,
     circuit_breaker: Option<CircuitBreakerConfig>,
     tag_ttl: Duration,
+    /// The backend is `CacheService::memory()`'s default one, so `build` may rebuild it with
+    /// the service's event bus (for its eviction events).
+    default_memory: bool,
 }
 
 impl<S: fmt::Debug> fmt::Debug for CacheServiceBuilder<S> {
@@ -101,7 +104,17 @@ impl CacheServiceBuilder<Json> {
             early_refresh: EarlyRefresh::default(),
             circuit_breaker: None,
             tag_ttl: crate::tags::DEFAULT_TAG_TTL,
+            default_memory: false,
         }
+    }
+}
+
+impl<S> CacheServiceBuilder<S> {
+    /// Marks the backend as `CacheService::memory()`'s default one.
+    #[cfg(feature = "memory")]
+    pub(crate) fn default_memory(mut self) -> Self {
+        self.default_memory = true;
+        self
     }
 }
 
@@ -123,6 +136,7 @@ impl<S: Serializer> CacheServiceBuilder<S> {
             early_refresh: self.early_refresh,
             tag_ttl: self.tag_ttl,
             circuit_breaker: self.circuit_breaker,
+            default_memory: self.default_memory,
         }
     }
 
@@ -230,6 +244,16 @@ impl<S: Serializer> CacheServiceBuilder<S> {
 
         // Built from the innermost layer outwards, so calls meet them in the documented order.
         let mut stack = self.backend;
+        // `CacheService::memory()` made a default, still-empty memory backend: rebuild it on the
+        // service's bus, so its evictions are events like every other change.
+        #[cfg(feature = "memory")]
+        if let (true, Some(bus)) = (self.default_memory, &self.events) {
+            stack = Arc::new(
+                lexicache_memory::MemoryBackend::builder()
+                    .events(bus.clone())
+                    .build(),
+            );
+        }
         if let Some(bus) = &self.events {
             stack = Arc::new(Evented::new(stack, bus.clone()));
         }

@@ -155,10 +155,11 @@ impl CacheService<Json> {
     }
 
     /// A builder over a new in-process [`MemoryBackend`](lexicache_memory::MemoryBackend) with
-    /// its defaults.
+    /// its defaults. With [`events`](CacheServiceBuilder::events), the backend emits its
+    /// evictions on the service's bus too.
     #[cfg(feature = "memory")]
     pub fn memory() -> CacheServiceBuilder<Json> {
-        Self::builder(lexicache_memory::MemoryBackend::new())
+        Self::builder(lexicache_memory::MemoryBackend::new()).default_memory()
     }
 }
 

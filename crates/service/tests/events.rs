@@ -291,3 +291,24 @@ async fn subscribe_still_works_without_handlers() {
     assert!(cache.set("k", &1u8, None).await);
     assert!(matches!(rx.recv().await, Ok(CacheEvent::Set { key, .. }) if &*key == "k"));
 }
+
+#[tokio::test]
+async fn memory_service_emits_its_evictions_on_the_service_bus() {
+    let bus = EventBus::new();
+    let mut subscriber = bus.subscribe();
+    let cache = CacheService::memory().events(bus).build();
+    assert!(cache.set("k", &1u8, None).await);
+    assert!(cache.delete("k").await);
+    let mut seen = Vec::new();
+    while let Ok(event) = subscriber.try_recv() {
+        seen.push(event);
+    }
+    assert!(
+        seen.contains(&CacheEvent::Evicted {
+            backend: "memory".into(),
+            key: "k".into(),
+            cause: EvictionCause::Explicit,
+        }),
+        "{seen:?}"
+    );
+}
