@@ -558,7 +558,7 @@ impl CacheConfig {
     /// # Errors
     ///
     /// As [`ConfigLoader::load`].
-    pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+    pub fn from_yaml(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         ConfigLoader::new().yaml_file(path).load()
     }
 
@@ -576,7 +576,7 @@ impl CacheConfig {
     /// # Errors
     ///
     /// As [`ConfigLoader::load`].
-    pub fn from_json_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+    pub fn from_json(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         ConfigLoader::new().json_file(path).load()
     }
 
@@ -594,7 +594,7 @@ impl CacheConfig {
     /// # Errors
     ///
     /// As [`ConfigLoader::load`].
-    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+    pub fn from_toml(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         ConfigLoader::new().toml_file(path).load()
     }
 

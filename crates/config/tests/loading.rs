@@ -221,9 +221,9 @@ fn files_load_like_text() {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         let got = match name {
-            "c.yaml" => CacheConfig::from_yaml_file(&path),
-            "c.json" => CacheConfig::from_json_file(&path),
-            _ => CacheConfig::from_toml_file(&path),
+            "c.yaml" => CacheConfig::from_yaml(&path),
+            "c.json" => CacheConfig::from_json(&path),
+            _ => CacheConfig::from_toml(&path),
         };
         assert_eq!(got.unwrap(), want, "{name}");
     }
@@ -231,7 +231,7 @@ fn files_load_like_text() {
 
 #[test]
 fn a_missing_file_is_a_typed_error_naming_it() {
-    let err = CacheConfig::from_yaml_file("/nonexistent/lexicache.yaml").unwrap_err();
+    let err = CacheConfig::from_yaml("/nonexistent/lexicache.yaml").unwrap_err();
     assert_eq!(
         err,
         ConfigError::FileNotFound {

@@ -39,25 +39,30 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `memory` | yes | [`MemoryBackend`] (moka, in-process) and [`CacheService::memory`] |
-//! | `redis` | no | [`RedisBackend`] (fred: standalone, cluster, sentinel) in [`redis`] |
-//! | `memcached` | no | [`MemcachedBackend`] (async-memcached, many servers) in [`memcached`] |
+//! | `memory` | yes | `MemoryBackend` (moka, in-process) and `CacheService::memory` |
+//! | `macros` | yes | the attribute macros `#[cached]`, `#[cache_in_request]` and `#[invalidate]` |
+//! | `redis` | no | `RedisBackend` (fred: standalone, cluster, sentinel) in `redis` |
+//! | `memcached` | no | `MemcachedBackend` (async-memcached, many servers) in `memcached` |
 //! | `compression` | no | zstd `Compressing` in [`serializers`] |
 //! | `crypto` | no | HMAC `Signed`, AEAD `Encrypted` and the secret store in [`serializers`] |
+//! | `config` | no | `config`: configuration from env/YAML/JSON/TOML and the `CacheProvider` (brings every backend and serializer) |
 //! | `full` | no | every backend and feature |
 //!
-//! Locks and stampede protection ([`lock`]) need no feature: every backend brings its lock store.
-//! Tags, memoization, configuration and the semantic cache are planned and will arrive as
-//! features of this crate.
+//! Locks and stampede protection ([`lock`]), tags, memoization ([`memo`]), request scope
+//! ([`scope`]), the circuit breaker ([`layers`]) and event handlers ([`events`]) need no
+//! feature. The guide (`docs/guide.md`, run as doctests of this crate) walks through each.
 //!
 //! # Where things are
 //!
 //! - [`CacheBackend`] is the contract every backend implements: bytes under string keys.
-//! - [`layers`] wrap a backend in a backend: namespace, timeout, metrics, events.
+//! - [`layers`] wrap a backend in a backend: namespace, circuit breaker, timeout, metrics,
+//!   events.
 //! - [`single_flight`] coalesces concurrent loads of one key; `get_or_set` is built on it.
 //! - [`lock`] holds the lock manager, the auto-renewing lock with its lost signal and fencing
 //!   tokens, and the stampede-protection settings; [`LockStore`] is the contract of lock stores.
-//! - [`CacheService`] is the typed facade on top: serializer, `get_or_set`, degradation.
+//! - [`CacheService`] is the typed facade on top: serializer, `get_or_set`, tags
+//!   (`set_with_tags`, `invalidate_tags`; [`tags`]), degradation.
+//! - [`memo`] and [`scope`] memoize function calls, across processes or within one request.
 //! - [`metrics`], [`events`], [`glob`] and [`key`] are the shared building blocks.
 #![deny(missing_docs)]
 
@@ -72,6 +77,19 @@ pub use lexicache_service::{
 /// the `#[cached]` macro uses when it is given none.
 pub mod memo {
     pub use lexicache_service::memo::*;
+}
+
+/// Tags: per-tag version tokens checked on read (the design, the frame, the bounds).
+pub mod tags {
+    pub use lexicache_service::tags::*;
+}
+
+/// Configuration from env, YAML, JSON and TOML (figment), validated, and the
+/// [`CacheProvider`](config::CacheProvider) that builds named services from it: the whole
+/// `lexicache-config` crate.
+#[cfg(feature = "config")]
+pub mod config {
+    pub use lexicache_config::*;
 }
 
 /// Request scope: memoized calls and request-scoped keys that live as long as one request.

@@ -66,8 +66,12 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - [`layers`]: namespace, timeout, metrics and events, each a backend wrapping a backend (and
-//!   forwarding its lock store);
+//! - [`layers`]: namespace, circuit breaker, timeout, metrics and events, each a backend
+//!   wrapping a backend (and forwarding its lock store);
+//! - [`tags`]: `set_with_tags` and `invalidate_tags`, per-tag version tokens checked on read;
+//! - [`memo`]: memoized function calls ([`CacheService::memo`]), the target of the `#[cached]`
+//!   macro, and [`CacheService::invalidate_after`];
+//! - [`scope`]: request scope, `cache_in_request` and request-scoped keys;
 //! - [`single_flight`]: the coalescing behind `get_or_set`, usable on its own;
 //! - [`Protection`], [`Fallback`]: stampede-protection settings
 //!   ([`CacheServiceBuilder::protection`]); the mechanism is in
