@@ -1,3 +1,6 @@
+//! Compile-fail: malformed macro arguments (a ttl that is not whole seconds, a flag without a
+//! value, a duplicate) are errors at the argument.
+
 use lexicache::cached;
 
 #[cached(ttl = "5m")]

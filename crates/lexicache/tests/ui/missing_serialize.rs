@@ -1,3 +1,6 @@
+//! Compile-fail: a `#[cached]` fn whose argument or return type is not `Serialize` is an error
+//! at that argument or return type.
+
 use lexicache::cached;
 
 #[derive(Debug, Clone)]

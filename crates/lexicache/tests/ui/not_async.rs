@@ -1,3 +1,5 @@
+//! Compile-fail: `#[cached]` on a fn that is not async.
+
 use lexicache::cached;
 
 #[cached(ttl = 60)]

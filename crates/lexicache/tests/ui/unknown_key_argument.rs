@@ -1,3 +1,5 @@
+//! Compile-fail: a key template naming an argument the fn does not have.
+
 use lexicache::{cached, invalidate};
 
 #[cached(key = "user:{idx}")]

@@ -1,3 +1,5 @@
+//! Compile-fail: an argument the macros do not know.
+
 use lexicache::{cache_in_request, cached};
 
 #[cached(ttl = 60, expire = 30)]
