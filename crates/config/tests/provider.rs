@@ -42,8 +42,11 @@ service:
 }
 
 #[tokio::test]
-async fn memory_redis_and_memcached_from_one_yaml_string() {
-    let config = CacheConfig::from_yaml_str(&three_backends_yaml("provider-three")).unwrap();
+async fn memory_redis_and_memcached_from_one_yaml_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.yaml");
+    std::fs::write(&path, three_backends_yaml("provider-three")).unwrap();
+    let config = CacheConfig::from_yaml(&path).unwrap();
     let provider = CacheProvider::from_config(&config).await.unwrap();
 
     assert_eq!(
