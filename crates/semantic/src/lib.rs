@@ -1,0 +1,1 @@
+//! lexicache semantic cache. SKELETON: the semantic helper fills this in.
