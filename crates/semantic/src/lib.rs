@@ -39,13 +39,22 @@
 //! ```
 #![deny(missing_docs)]
 
+mod decision;
 mod embed;
 mod error;
+pub mod guard;
 pub mod index;
+#[cfg(feature = "candle")]
+mod minilm;
+mod openai;
 mod scope;
+mod store;
 mod vector;
 
+pub use decision::CostAwareDecision;
 pub use embed::{EmbeddingClient, HashingEmbedder};
 pub use error::{Error, Result};
+pub use guard::{GuardKind, Guards, Rejection};
+// (helpers: add your `pub use` lines below this one, one line each)
 pub use index::{Clock, FlatIndex, FlatIndexBuilder, Hit, ManualClock, SystemClock, VectorIndex};
 pub use scope::{Scope, ScopeId};

@@ -18,6 +18,7 @@
 
 mod file;
 mod flat;
+mod hnsw;
 
 use std::{
     fmt::Debug,

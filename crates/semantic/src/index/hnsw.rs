@@ -1,0 +1,1 @@
+//! [`HnswIndex`]: approximate search on hnsw_rs (being written).

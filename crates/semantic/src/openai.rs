@@ -1,0 +1,1 @@
+//! `OpenAiEmbedder`: the OpenAI-compatible embeddings API (being written).

@@ -1,0 +1,1 @@
+//! `SemanticCache`: the three-tier store (being written).
