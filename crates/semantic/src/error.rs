@@ -51,14 +51,20 @@ pub enum Error {
     /// An embedding model or service failed.
     #[error("embedding failed: {0}")]
     Embedding(String),
+    /// The tier-1 cache backend failed (connection, timeout, bad key, ...).
+    #[error("cache backend: {0}")]
+    Backend(#[from] lexicache_core::Error),
 }
 
 impl From<Error> for lexicache_core::Error {
     fn from(e: Error) -> Self {
+        if let Error::Backend(inner) = e {
+            return inner;
+        }
         let kind = match &e {
             Error::DimensionMismatch { .. } | Error::InvalidInput(_) => ErrorKind::Config,
             Error::Corrupt(_) | Error::UnsupportedVersion { .. } => ErrorKind::Serialization,
-            Error::Io { .. } | Error::Embedding(_) => ErrorKind::Backend,
+            Error::Io { .. } | Error::Embedding(_) | Error::Backend(_) => ErrorKind::Backend,
         };
         lexicache_core::Error::new(kind, "semantic")
             .with_message(e.to_string())

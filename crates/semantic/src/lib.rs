@@ -56,5 +56,13 @@ pub use embed::{EmbeddingClient, HashingEmbedder};
 pub use error::{Error, Result};
 pub use guard::{GuardKind, Guards, Rejection};
 // (helpers: add your `pub use` lines below this one, one line each)
+pub use index::{HnswIndex, HnswIndexBuilder, HnswStats};
 pub use index::{Clock, FlatIndex, FlatIndexBuilder, Hit, ManualClock, SystemClock, VectorIndex};
+#[cfg(feature = "candle")]
+pub use minilm::MiniLmEmbedder;
+pub use openai::{OpenAiEmbedder, OpenAiEmbedderBuilder};
 pub use scope::{Scope, ScopeId};
+pub use store::{
+    normalize_query, Answer, Cost, Lookup, SemanticCache, SemanticCacheBuilder, Tier,
+    DEFAULT_CANDIDATES, DEFAULT_NAMESPACE, DEFAULT_SIMILARITY_THRESHOLD,
+};

@@ -31,6 +31,9 @@ use std::{
 };
 
 pub use flat::{FlatIndex, FlatIndexBuilder, DEFAULT_MAX_ENTRIES};
+pub use hnsw::{
+    HnswIndex, HnswIndexBuilder, HnswStats, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M,
+};
 
 use crate::{Result, Scope};
 
