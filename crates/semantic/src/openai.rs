@@ -236,12 +236,18 @@ impl OpenAiEmbedder {
     /// Classifies a transport error. Everything but a request that could not be built is
     /// worth retrying: refused or reset connections, timeouts, bodies cut short.
     fn transport(&self, e: &reqwest::Error) -> Failure {
+        // reqwest's own text repeats the URL ("error sending request for url (..)"), which
+        // the final error already names; the causes say what happened.
+        let cause = match std::error::Error::source(e) {
+            Some(source) => error_chain(source),
+            None => e.to_string(),
+        };
         let message = if e.is_timeout() {
             format!("timed out after {:?}", self.timeout)
         } else if e.is_connect() {
-            format!("could not connect: {}", error_chain(e))
+            format!("could not connect: {cause}")
         } else {
-            format!("connection failed: {}", error_chain(e))
+            format!("connection failed: {cause}")
         };
         if e.is_builder() {
             Failure::Fatal(Error::Embedding(message))
@@ -662,8 +668,8 @@ fn jitter_fraction() -> f64 {
     bits as f64 / (1u64 << 53) as f64
 }
 
-/// An error and its sources, `: `-separated: reqwest's own message is often just "error
-/// sending request", the cause is further down.
+/// An error and its sources, `: `-separated (a transport error's useful part, such as
+/// "connection refused", is usually a few sources down).
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
@@ -759,8 +765,8 @@ mod tests {
     #[test]
     fn retry_after_replaces_the_backoff_up_to_the_cap() {
         let (initial, max) = (Duration::from_millis(10), Duration::from_secs(2));
-        let ra = Some(Duration::from_millis(1500));
-        assert_eq!(backoff_delay(0, initial, max, ra, 0.3), ra.unwrap());
+        let wait = Duration::from_millis(1500);
+        assert_eq!(backoff_delay(0, initial, max, Some(wait), 0.3), wait);
         let ra = Some(Duration::from_secs(3600));
         assert_eq!(backoff_delay(0, initial, max, ra, 0.3), max);
     }

@@ -365,8 +365,10 @@ impl SemanticCache {
     pub fn key(&self, scope: &Scope, query: &str) -> String {
         let digest = Sha256::digest(normalize_query(query).as_bytes());
         let mut key = format!("{}{}:", self.inner.namespace, scope.id());
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         for b in digest {
-            key.push_str(&format!("{b:02x}"));
+            key.push(char::from(HEX[usize::from(b >> 4)]));
+            key.push(char::from(HEX[usize::from(b & 0xf)]));
         }
         key
     }

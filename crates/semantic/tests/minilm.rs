@@ -307,3 +307,21 @@ fn embed_blocking_matches_embed() {
     let asynchronous = rt.block_on(embedder().embed(&texts)).unwrap();
     assert_eq!(blocking, asynchronous);
 }
+
+#[test]
+fn zz_tmp_throughput() {
+    let text = std::fs::read_to_string(model_dir().parent().unwrap().join("fow-cache/pairs.jsonl")).unwrap();
+    let mut s = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        s.push(v["a"].as_str().unwrap().to_owned());
+        s.push(v["b"].as_str().unwrap().to_owned());
+    }
+    let n: usize = std::env::var("TP_N").map(|x| x.parse().unwrap()).unwrap_or(1200);
+    let refs: Vec<&str> = s.iter().take(n).map(String::as_str).collect();
+    let e = embedder();
+    let t = std::time::Instant::now();
+    let v = e.embed_blocking(&refs).unwrap();
+    let dt = t.elapsed().as_secs_f64();
+    eprintln!("TP: {} sentences in {:.2}s = {:.1}/s", v.len(), dt, v.len() as f64 / dt);
+}

@@ -14,7 +14,7 @@ use lexicache_memory::MemoryBackend;
 use lexicache_redis::RedisBackend;
 use lexicache_semantic::{
     normalize_query, Cost, EmbeddingClient, Error, FlatIndex, GuardKind, Guards, HashingEmbedder,
-    Scope, SemanticCache, SemanticCacheBuilder, Tier, VectorIndex,
+    Scope, SemanticCache, SemanticCacheBuilder, Tier,
 };
 use lexicache_testkit::servers;
 

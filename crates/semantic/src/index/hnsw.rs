@@ -1101,7 +1101,7 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn create(dir: PathBuf) -> Result<Self> {
         let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        fs::create_dir(&dir).map_err(|source| Error::Io {
             path: dir.clone(),
             source,
         })?;
