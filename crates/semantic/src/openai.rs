@@ -75,9 +75,11 @@ const RETRYABLE_STATUSES: [StatusCode; 5] = [
 /// sent again, up to [`max_retries`](OpenAiEmbedderBuilder::max_retries) times, after an
 /// exponential backoff with jitter; on 429 and 503 a `Retry-After` (seconds) or
 /// `retry-after-ms` header sets the wait instead, capped at the maximum backoff. Only the
-/// failed batch is sent again, never the batches that already succeeded. Any other status
-/// fails at once with the status and the server's message (truncated) in the
-/// [`Error::Embedding`].
+/// failed batch is sent again, never the batches that already succeeded; when the retries
+/// run out the error is [`Error::EmbeddingUnavailable`] (attempts, whether it timed out; a
+/// retryable `Connection` or `Timeout` as a `lexicache_core::Error`). Any other status
+/// fails at once as [`Error::EmbeddingRejected`] with the status and the server's message
+/// (truncated).
 ///
 /// # Secrets
 ///
@@ -155,21 +157,21 @@ impl OpenAiEmbedder {
     async fn embed_batch(&self, batch: &[&str]) -> Result<Vec<Vec<f32>>> {
         let mut retries = 0;
         loop {
-            let (message, retry_after) = match self.attempt(batch).await {
+            let (message, retry_after, timed_out) = match self.attempt(batch).await {
                 Ok(vectors) => return Ok(vectors),
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Transient {
                     message,
                     retry_after,
-                }) => (message, retry_after),
+                    timed_out,
+                }) => (message, retry_after, timed_out),
             };
             if retries >= self.max_retries {
-                let attempts = retries + 1;
-                let noun = if attempts == 1 { "attempt" } else { "attempts" };
-                return Err(Error::Embedding(format!(
-                    "request to {} failed after {attempts} {noun}: {message}",
-                    self.endpoint
-                )));
+                return Err(Error::EmbeddingUnavailable {
+                    attempts: retries + 1,
+                    timed_out,
+                    message: format!("request to {}: {message}", self.endpoint),
+                });
             }
             let delay = backoff_delay(
                 retries,
@@ -224,12 +226,13 @@ impl OpenAiEmbedder {
             Err(Failure::Transient {
                 message,
                 retry_after,
+                timed_out: false,
             })
         } else {
-            Err(Failure::Fatal(Error::Embedding(format!(
-                "request to {} was rejected: {message}",
-                self.endpoint
-            ))))
+            Err(Failure::Fatal(Error::EmbeddingRejected {
+                status: status.as_u16(),
+                message: format!("request to {}: {message}", self.endpoint),
+            }))
         }
     }
 
@@ -255,6 +258,7 @@ impl OpenAiEmbedder {
             Failure::Transient {
                 message,
                 retry_after: None,
+                timed_out: e.is_timeout(),
             }
         }
     }
@@ -575,6 +579,7 @@ enum Failure {
     Transient {
         message: String,
         retry_after: Option<Duration>,
+        timed_out: bool,
     },
     /// Another attempt would fail the same way.
     Fatal(Error),

@@ -260,10 +260,16 @@ fn assert_vectors(got: &[Vec<f32>], texts: &[&str]) {
     }
 }
 
+/// The message of an embedding error of any of the three kinds (bad response, service
+/// unavailable after retries, request rejected).
 fn embedding_error(result: lexicache_semantic::Result<Vec<Vec<f32>>>) -> String {
     match result {
-        Err(Error::Embedding(msg)) => msg,
-        other => panic!("expected Error::Embedding, got {other:?}"),
+        Err(
+            e @ (Error::Embedding(_)
+            | Error::EmbeddingUnavailable { .. }
+            | Error::EmbeddingRejected { .. }),
+        ) => e.to_string(),
+        other => panic!("expected an embedding error, got {other:?}"),
     }
 }
 
@@ -572,7 +578,17 @@ async fn timeout_is_a_typed_error_and_does_not_hang() {
     let result = tokio::time::timeout(Duration::from_secs(10), embedder.embed(&["a"]))
         .await
         .expect("the request timeout did not fire");
-
+    assert!(
+        matches!(
+            &result,
+            Err(Error::EmbeddingUnavailable {
+                attempts: 2,
+                timed_out: true,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
     let msg = embedding_error(result);
     assert!(
         msg.contains("timed out") && msg.contains("after 2 attempts"),
