@@ -26,7 +26,7 @@ use std::{
 };
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use lexicache_semantic::{FlatIndex, HnswIndex, Scope, VectorIndex, DEFAULT_EF_SEARCH};
+use lexicache_semantic::{index::DEFAULT_EF_SEARCH, FlatIndex, HnswIndex, Scope, VectorIndex};
 
 const DIM: usize = 384;
 const QUERIES: usize = 2_000;

@@ -31,7 +31,8 @@ const CAPITAL: &str = "What is the capital of France?";
 
 /// `$LEXICACHE_MODEL_DIR/all-MiniLM-L6-v2`, or a panic telling how to get it.
 fn model_dir() -> PathBuf {
-    let hint = "run `cargo xtask fetch-models` and export LEXICACHE_MODEL_DIR=<the directory it prints> \
+    let hint =
+        "run `cargo xtask fetch-models` and export LEXICACHE_MODEL_DIR=<the directory it prints> \
                 (e.g. LEXICACHE_MODEL_DIR=$PWD/target/models)";
     let root = std::env::var_os("LEXICACHE_MODEL_DIR")
         .unwrap_or_else(|| panic!("LEXICACHE_MODEL_DIR is not set: {hint}"));
@@ -263,8 +264,11 @@ fn zero_batch_size_is_invalid_input() {
 fn debug_names_the_model_without_dumping_weights() {
     let e = embedder();
     let debug = format!("{e:?}");
-    assert!(debug.contains("sentence-transformers/all-MiniLM-L6-v2"), "{debug}");
-    assert!(debug.contains("all-MiniLM-L6-v2"), "{debug}");
+    assert!(
+        debug.contains("sentence-transformers/all-MiniLM-L6-v2"),
+        "{debug}"
+    );
+    assert!(!debug.contains("Tensor"), "{debug}");
     assert!(debug.len() < 400, "{debug}");
     assert_eq!(e.dir(), model_dir());
 }
@@ -306,22 +310,4 @@ fn embed_blocking_matches_embed() {
     let blocking = embedder().embed_blocking(&texts).unwrap();
     let asynchronous = rt.block_on(embedder().embed(&texts)).unwrap();
     assert_eq!(blocking, asynchronous);
-}
-
-#[test]
-fn zz_tmp_throughput() {
-    let text = std::fs::read_to_string(model_dir().parent().unwrap().join("fow-cache/pairs.jsonl")).unwrap();
-    let mut s = Vec::new();
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        s.push(v["a"].as_str().unwrap().to_owned());
-        s.push(v["b"].as_str().unwrap().to_owned());
-    }
-    let n: usize = std::env::var("TP_N").map(|x| x.parse().unwrap()).unwrap_or(1200);
-    let refs: Vec<&str> = s.iter().take(n).map(String::as_str).collect();
-    let e = embedder();
-    let t = std::time::Instant::now();
-    let v = e.embed_blocking(&refs).unwrap();
-    let dt = t.elapsed().as_secs_f64();
-    eprintln!("TP: {} sentences in {:.2}s = {:.1}/s", v.len(), dt, v.len() as f64 / dt);
 }

@@ -15,17 +15,12 @@ const FETCH: &str = "run `cargo xtask fetch-models`, then `export LEXICACHE_MODE
 /// The pairs file, or a panic saying how to fetch it.
 fn pairs_file() -> PathBuf {
     let path = semantic_eval::default_pairs().unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        path.is_file(),
-        "{} is missing: {FETCH}",
-        path.display()
-    );
+    assert!(path.is_file(), "{} is missing: {FETCH}", path.display());
     path
 }
 
 #[test]
-fn default_settings_serve_at_least_60_percent_of_should_hit_pairs_and_at_most_5_percent_of_traps(
-) {
+fn default_settings_serve_at_least_60_percent_of_should_hit_pairs_and_at_most_5_percent_of_traps() {
     let path = pairs_file();
     let (report, default) = semantic_eval::evaluate(&path, None)
         .unwrap_or_else(|e| panic!("the evaluation failed: {e}; {FETCH}"));
@@ -60,10 +55,16 @@ fn a_malformed_pairs_line_is_an_error_naming_its_line_number() {
     let err = load_error("json", &format!("{good}\n\n{good}\n{{not json\n"));
     assert!(err.contains(":4: not a valid JSON object"), "{err}");
 
-    let err = load_error("field", &format!("{good}\n{{\"a\": \"x\", \"same_answer\": true, \"category\": \"c\"}}\n"));
+    let err = load_error(
+        "field",
+        &format!("{good}\n{{\"a\": \"x\", \"same_answer\": true, \"category\": \"c\"}}\n"),
+    );
     assert!(err.contains(":2: field `b` is missing"), "{err}");
 
-    let err = load_error("bool", r#"{"a": "x", "b": "y", "same_answer": "yes", "category": "c"}"#);
+    let err = load_error(
+        "bool",
+        r#"{"a": "x", "b": "y", "same_answer": "yes", "category": "c"}"#,
+    );
     assert!(err.contains(":1: field `same_answer`"), "{err}");
 
     let err = load_error("empty", "\n\n");
@@ -85,7 +86,10 @@ fn pairs_without_an_id_are_numbered_by_line() {
     let _ = std::fs::remove_file(&path);
     let pairs = pairs.expect("valid file");
     assert_eq!(pairs.len(), 2);
-    assert_eq!((pairs[0].id.as_str(), pairs[0].number), ("negation-a007", 7));
+    assert_eq!(
+        (pairs[0].id.as_str(), pairs[0].number),
+        ("negation-a007", 7)
+    );
     assert_eq!((pairs[1].id.as_str(), pairs[1].number), ("line-2", 2));
     assert_eq!(pairs[1].style, "minimal");
     assert!(!Path::new(&path).exists());

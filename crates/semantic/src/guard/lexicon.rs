@@ -1,5 +1,5 @@
 //! Word lists the guards read: generic English (stopwords, negators, number words, calendar
-//! words, common antonym and synonym pairs), nothing taken from any benchmark.
+//! words, common antonym and synonym pairs), not lists of any benchmark's words.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -8,6 +8,7 @@ use super::text::stem;
 
 /// Function words: they carry grammar, not the subject of a question, so swapping or adding
 /// one does not change what is asked (negators and contrast words have guards of their own).
+#[rustfmt::skip]
 const STOPWORDS: &[&str] = &[
     "i", "me", "my", "myself", "we", "our", "ours", "ourselves", "you", "your", "yours",
     "yourself", "yourselves", "he", "him", "his", "himself", "she", "her", "hers", "herself",
@@ -28,23 +29,39 @@ const STOPWORDS: &[&str] = &[
     "towards", "toward", "whatever", "whenever", "wherever", "however", "okay", "ok",
 ];
 
+/// Interjections and discourse words (`sorry`, `wondering`): never the subject of a question.
+#[rustfmt::skip]
+const INTERJECTIONS: &[&str] = &[
+    "hi", "hello", "hey", "hiya", "thanks", "thank", "thx", "cheers", "please", "pls", "plz",
+    "um", "umm", "uh", "uhh", "er", "erm", "hmm", "ah", "oh", "okay", "ok", "yeah", "yes", "yep",
+    "sorry", "wonder", "wondering", "wondered", "curious", "kindly", "exactly", "basically",
+    "probably", "roughly", "approximately", "anyway", "btw", "asap", "bother", "excuse",
+];
+
 /// Light and linking verbs (`make a claim`/`submit a claim`, `is there Wi-Fi`/`is Wi-Fi
 /// available`, `is it open`/`does it stay open`): they lend a frame to the noun that carries the
 /// meaning and are freely swapped in paraphrases, so the content-word guards skip them.
+#[rustfmt::skip]
 const LIGHT_WORDS: &[&str] = &[
     "get", "make", "do", "have", "take", "give", "set", "put", "keep", "come", "go", "request",
     "receive", "obtain", "submit", "offer", "provide", "need", "require", "available", "create",
     "order", "stay", "remain", "become", "seem", "appear", "able", "possible", "allowed",
+    "ask", "help", "assist", "best", "include", "contain", "calculate", "compute", "explain", "describe",
+    // Shell nouns: `the minimum order value` is `the minimum order`.
+    "value", "amount", "number", "level", "type", "kind", "sort", "process", "procedure",
+    "method", "step", "steps", "detail", "details", "information", "option", "options",
 ];
 
 /// Currency names: the amount is what matters (the numbers guard compares it), and `£50`
 /// is `fifty pounds`.
+#[rustfmt::skip]
 const CURRENCIES: &[&str] = &[
     "pound", "pounds", "quid", "penny", "pence", "p", "dollar", "dollars", "buck", "bucks",
     "cent", "cents", "euro", "euros", "yen", "usd", "gbp", "eur", "sterling",
 ];
 
 /// Words and word parts that negate what follows them.
+#[rustfmt::skip]
 const NEGATORS: &[&str] = &[
     "not", "no", "never", "none", "nobody", "nothing", "nowhere", "neither", "nor", "without",
     "non", "cannot",
@@ -52,6 +69,7 @@ const NEGATORS: &[&str] = &[
 
 /// Verbs and adjectives whose meaning is a negation of an action ("avoid eating" is "do not
 /// eat"): they flip a question's polarity as `not` does.
+#[rustfmt::skip]
 const NEGATIVE_POLARITY: &[&str] = &[
     "avoid", "stop", "cease", "quit", "prevent", "refuse", "reject", "decline", "deny", "ban",
     "prohibit", "forbid", "exclude", "lack", "fail", "unable", "illegal", "unlawful",
@@ -59,10 +77,12 @@ const NEGATIVE_POLARITY: &[&str] = &[
 ];
 
 /// Prefixes that turn a word into its negation (`safe`/`unsafe`, `members`/`non-members`).
+#[rustfmt::skip]
 pub(super) const NEGATING_PREFIXES: &[&str] = &["un", "in", "im", "il", "ir", "dis", "non"];
 
 /// Pairs of common English antonyms (opposite polarity or direction). Matched on stems, so
 /// inflections (`increase`/`decreased`, `benefits`/`drawbacks`) count too.
+#[rustfmt::skip]
 const ANTONYMS: &[(&str, &str)] = &[
     ("accept", "decline"), ("accept", "reject"), ("accept", "refuse"), ("add", "remove"),
     ("add", "delete"), ("add", "subtract"), ("allow", "ban"), ("allow", "block"),
@@ -113,62 +133,98 @@ const ANTONYMS: &[(&str, &str)] = &[
 ];
 
 /// Groups of common English near-synonyms: swapping one for another keeps the question.
+#[rustfmt::skip]
 const SYNONYMS: &[&[&str]] = &[
     &["get", "receive", "obtain", "acquire"],
     &["buy", "purchase"],
     &["begin", "start", "commence"],
-    &["end", "finish"],
-    &["shop", "store"],
+    &["end", "finish", "complete"],
+    &["shop", "store", "outlet"],
     &["big", "large", "huge"],
+    &["biggest", "largest"],
     &["small", "little", "tiny"],
     &["fast", "quick", "rapid", "speedy"],
     &["fastest", "quickest"],
+    &["quickly", "fast", "rapidly"],
+    &["tallest", "highest"],
     &["help", "assist", "support"],
     &["need", "require"],
+    &["want", "wish"],
     &["choose", "select", "pick"],
-    &["ask", "request"],
+    &["ask", "request", "enquire", "inquire"],
+    &["answer", "reply", "respond", "response"],
     &["tell", "inform", "notify"],
     &["find", "locate"],
     &["fix", "repair", "mend"],
-    &["change", "modify", "alter", "amend", "update", "edit"],
+    &["change", "modify", "alter", "amend", "update", "edit", "adjust"],
     &["show", "display"],
-    &["use", "utilise", "utilize"],
-    &["cost", "price", "fee"],
+    &["hide", "conceal"],
+    &["use", "utilise", "utilize", "usage"],
+    &["cost", "price", "fee", "charge", "rate"],
+    &["expensive", "costly", "pricey"],
+    &["cheap", "inexpensive", "affordable"],
+    &["free", "complimentary"],
     &["road", "street"],
     &["car", "vehicle", "automobile"],
-    &["kid", "child"],
+    &["kid", "kids", "child", "children"],
+    &["people", "persons"],
+    &["student", "pupil"],
     &["home", "house"],
+    &["flat", "apartment"],
     &["error", "mistake"],
-    &["delete", "erase"],
+    &["delete", "remove", "erase"],
     &["submit", "send"],
+    &["deliver", "ship"],
+    &["delivery", "shipping", "postage"],
+    &["parcel", "package"],
+    &["bill", "invoice"],
+    &["book", "booking", "reserve", "reservation"],
+    &["register", "registration", "enrol", "enroll", "signup"],
+    &["login", "signin", "log", "sign"],
     &["correct", "accurate"],
     &["enough", "sufficient"],
-    &["maybe", "perhaps"],
+    &["maybe", "perhaps", "possibly"],
+    &["usually", "normally", "typically", "generally"],
     &["allow", "permit", "let"],
+    &["allowed", "permitted"],
+    &["required", "mandatory", "compulsory", "obligatory"],
     &["prohibit", "forbid", "ban"],
-    &["phone", "telephone"],
-    &["doctor", "physician"],
-    &["medicine", "medication"],
+    &["phone", "telephone", "mobile", "cellphone"],
+    &["app", "application"],
+    &["doctor", "physician", "gp"],
+    &["medicine", "medication", "drug"],
+    &["pill", "tablet"],
     &["holiday", "vacation"],
+    &["salary", "wage"],
     &["film", "movie"],
     &["trip", "journey"],
-    &["flat", "apartment"],
+    &["toilet", "restroom", "bathroom", "loo"],
+    &["lift", "elevator"],
+    &["rubbish", "trash", "garbage"],
+    &["timetable", "schedule"],
+    &["postcode", "zipcode"],
     &["shut", "close"],
-    &["speak", "talk"],
+    &["speak", "talk", "chat"],
     &["stay", "remain"],
+    &["contact", "reach"],
     &["nearest", "closest"],
+    &["nearby", "near"],
     &["previous", "earlier", "prior", "former"],
     &["latest", "newest", "recent"],
     &["final", "last"],
     &["rule", "regulation"],
-    &["cheap", "inexpensive", "affordable"],
     &["often", "frequently"],
-    &["issue", "problem"],
+    &["issue", "problem", "trouble", "fault"],
+    &["broken", "faulty", "damaged"],
     &["create", "make"],
     &["warranty", "guarantee"],
+    &["easy", "simple"],
+    &["hard", "difficult"],
+    &["guide", "tutorial", "instructions"],
 ];
 
 /// Greetings, thanks and hedges: a leading or trailing clause made only of these is filler.
+#[rustfmt::skip]
 const FILLERS: &[&str] = &[
     "hi", "hello", "hey", "hiya", "heya", "howdy", "greetings", "dear", "good", "morning",
     "afternoon", "evening", "thanks", "thank", "thx", "ta", "cheers", "please", "pls", "plz",
@@ -179,20 +235,24 @@ const FILLERS: &[&str] = &[
 ];
 
 /// Hesitations dropped wherever they appear.
+#[rustfmt::skip]
 const DISFLUENCIES: &[&str] = &["um", "umm", "uh", "uhh", "uhm", "er", "erm", "hmm", "please", "pls", "plz"];
 
 /// Discourse openers dropped from the start of a question.
+#[rustfmt::skip]
 const OPENERS: &[&str] = &[
     "so", "okay", "ok", "yeah", "well", "oh", "and", "hi", "hey", "hello", "hiya", "anyway",
     "right", "also",
 ];
 
 /// Weekdays (a trailing plural `s` is dropped before lookup).
+#[rustfmt::skip]
 pub(super) const WEEKDAYS: &[&str] = &[
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
 ];
 
 /// Months, with the usual abbreviations that are not also common words.
+#[rustfmt::skip]
 pub(super) const MONTHS: &[(&str, &str)] = &[
     ("january", "january"), ("jan", "january"), ("february", "february"), ("feb", "february"),
     ("march", "march"), ("april", "april"), ("apr", "april"), ("may", "may"), ("june", "june"),
@@ -203,23 +263,27 @@ pub(super) const MONTHS: &[(&str, &str)] = &[
 ];
 
 /// Words naming a day relative to now, a season or a holiday period.
+#[rustfmt::skip]
 pub(super) const RELATIVE_DAYS: &[&str] = &[
     "today", "tomorrow", "yesterday", "tonight", "overnight", "weekend", "weekday", "weekdays",
     "spring", "summer", "autumn", "winter", "christmas", "easter", "midnight", "noon", "midday",
 ];
 
 /// Modifiers that, before a period of time, pick a different period (`next week`).
+#[rustfmt::skip]
 pub(super) const PERIOD_MODIFIERS: &[&str] = &[
     "next", "last", "previous", "this", "same", "coming", "past", "following", "current",
 ];
 
 /// Periods of time a [`PERIOD_MODIFIERS`] word can pick.
+#[rustfmt::skip]
 pub(super) const PERIODS: &[&str] = &[
     "day", "week", "month", "year", "weekend", "morning", "afternoon", "evening", "night",
     "quarter", "season", "decade", "century", "term", "semester", "fortnight", "hour", "minute",
 ];
 
 /// Cardinal number words and their values.
+#[rustfmt::skip]
 pub(super) const CARDINALS: &[(&str, u64)] = &[
     ("zero", 0), ("one", 1), ("two", 2), ("three", 3), ("four", 4), ("five", 5), ("six", 6),
     ("seven", 7), ("eight", 8), ("nine", 9), ("ten", 10), ("eleven", 11), ("twelve", 12),
@@ -230,11 +294,13 @@ pub(super) const CARDINALS: &[(&str, u64)] = &[
 ];
 
 /// Scale words (`two hundred`, `five thousand`).
+#[rustfmt::skip]
 pub(super) const SCALES: &[(&str, u64)] = &[
     ("hundred", 100), ("thousand", 1_000), ("million", 1_000_000), ("billion", 1_000_000_000),
 ];
 
 /// Ordinal number words and their values.
+#[rustfmt::skip]
 pub(super) const ORDINALS: &[(&str, u64)] = &[
     ("first", 1), ("second", 2), ("third", 3), ("fourth", 4), ("fifth", 5), ("sixth", 6),
     ("seventh", 7), ("eighth", 8), ("ninth", 9), ("tenth", 10), ("eleventh", 11),
@@ -246,6 +312,7 @@ pub(super) const ORDINALS: &[(&str, u64)] = &[
 
 /// Words around a quantity that say which side of it is meant (`under £50`, `after 5pm`).
 /// Two different ones (one per query) make different questions.
+#[rustfmt::skip]
 pub(super) const COMPARATORS: &[&str] = &[
     "under", "over", "above", "below", "before", "after", "within", "until", "till", "since",
     "less", "more", "fewer", "least", "most", "maximum", "minimum", "max", "min", "exceeding",
@@ -254,6 +321,7 @@ pub(super) const COMPARATORS: &[&str] = &[
 
 /// Prepositions that give the words around them a role (source, destination, comparison):
 /// swapping what stands on each side swaps the question.
+#[rustfmt::skip]
 pub(super) const ROLE_PREPOSITIONS: &[&str] =
     &["from", "to", "into", "onto", "than", "vs", "versus", "towards", "toward"];
 
@@ -261,7 +329,11 @@ fn set(words: &[&'static str]) -> HashSet<&'static str> {
     words.iter().copied().collect()
 }
 
-static STOPWORD_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| set(STOPWORDS));
+static STOPWORD_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    let mut words = set(STOPWORDS);
+    words.extend(INTERJECTIONS);
+    words
+});
 static LIGHT_STEMS: LazyLock<HashSet<String>> =
     LazyLock::new(|| LIGHT_WORDS.iter().map(|w| stem(w)).collect());
 static NEGATOR_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| set(NEGATORS));

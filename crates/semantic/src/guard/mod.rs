@@ -167,7 +167,9 @@ impl Guards {
         if self.enabled.is_empty() {
             return Ok(());
         }
-        let (a, b) = (Query::new(query), Query::new(candidate));
+        let (mut a, mut b) = (Query::new(query), Query::new(candidate));
+        text::merge_compounds(&mut a, &b);
+        text::merge_compounds(&mut b, &a);
         for kind in GuardKind::ALL {
             if !self.is_enabled(kind) {
                 continue;

@@ -2,8 +2,10 @@
 
 use std::collections::HashSet;
 
-use super::lexicon::{self, CARDINALS, MONTHS, ORDINALS, PERIODS, PERIOD_MODIFIERS, RELATIVE_DAYS, SCALES, WEEKDAYS};
-use super::text::{within_one_edit, Query, Token};
+use super::lexicon::{
+    self, CARDINALS, MONTHS, ORDINALS, PERIODS, PERIOD_MODIFIERS, RELATIVE_DAYS, SCALES, WEEKDAYS,
+};
+use super::text::{edit_distance, Query, Token};
 use super::GuardKind;
 
 /// Runs one guard: `Some(reason)` when it rejects the pair.
@@ -27,8 +29,10 @@ struct Quantities {
     /// Normalized values, with whether each is a weak `one`/`first` (a pronoun as often as a
     /// number: it only counts when the other query has numbers too).
     values: Vec<(String, bool)>,
-    /// Weekdays, months, relative days and periods (`next week`).
-    times: Vec<String>,
+    /// Weekdays, months, relative days and periods (`next week`), with whether each is a
+    /// weak "now" (`today`, `tonight`, `this month`: what a question means when it names no
+    /// time, so it only counts against another time).
+    times: Vec<(String, bool)>,
     /// `am` / `pm`.
     meridiem: Vec<&'static str>,
     /// Comparison words right before a quantity (`under`, `after`).
@@ -46,7 +50,10 @@ fn time_word(tokens: &[Token], i: usize) -> Option<&'static str> {
     if let Some(day) = WEEKDAYS.iter().find(|d| **d == t.text || **d == singular) {
         return Some(day);
     }
-    if let Some(day) = RELATIVE_DAYS.iter().find(|d| **d == t.text || **d == singular) {
+    if let Some(day) = RELATIVE_DAYS
+        .iter()
+        .find(|d| **d == t.text || **d == singular)
+    {
         return Some(day);
     }
     let (word, month) = MONTHS.iter().find(|(w, _)| *w == t.text)?;
@@ -83,12 +90,18 @@ fn quantities(q: &Query) -> Quantities {
         let prev = i.checked_sub(1).map(|j| tokens[j].text.as_str());
         // Digits: `50,000`, `9:15`, `7pm`, `10gb`, `3rd`, `P60`.
         if t.has_digit() {
-            let numeric: String = t
+            let mut numeric: String = t
                 .text
                 .chars()
                 .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | ':' | '/'))
                 .filter(|c| *c != ',')
                 .collect();
+            // `10:00` is `10`, `5.00` is `5`.
+            for zeros in [":00", ".00", ".0"] {
+                if let Some(whole) = numeric.strip_suffix(zeros) {
+                    numeric.truncate(whole.len());
+                }
+            }
             let suffix = &t.text[t
                 .text
                 .char_indices()
@@ -97,12 +110,14 @@ fn quantities(q: &Query) -> Quantities {
             if numeric.is_empty() {
                 out.values.push((t.text.clone(), false));
             } else {
-                out.values.push((numeric, false));
                 match suffix {
                     "am" => out.meridiem.push("am"),
                     "pm" => out.meridiem.push("pm"),
+                    // `5k` is `5000`.
+                    "k" if !numeric.contains(['.', ':', '/']) => numeric.push_str("000"),
                     _ => {}
                 }
+                out.values.push((numeric, false));
                 if let Some(next) = tokens.get(i + 1) {
                     match next.text.as_str() {
                         "am" => out.meridiem.push("am"),
@@ -130,7 +145,9 @@ fn quantities(q: &Query) -> Quantities {
                         current = 0;
                     }
                 } else if t.text == "and"
-                    && tokens.get(i + 1).is_some_and(|n| lookup(CARDINALS, &n.text).is_some())
+                    && tokens
+                        .get(i + 1)
+                        .is_some_and(|n| lookup(CARDINALS, &n.text).is_some())
                     && i > begin
                 {
                 } else {
@@ -145,9 +162,13 @@ fn quantities(q: &Query) -> Quantities {
         }
         if let Some(v) = lookup(ORDINALS, &t.text) {
             // `second` is also a unit of time (`a second`, `30 second`).
+            // It is the unit when a number precedes it or no noun follows it (`wait a second`).
             let unit = t.text == "second"
-                && (prev.is_some_and(|p| matches!(p, "a" | "per" | "one" | "every" | "split"))
-                    || i.checked_sub(1).is_some_and(|j| tokens[j].has_digit()));
+                && (prev.is_some_and(|p| matches!(p, "per" | "every" | "split"))
+                    || i.checked_sub(1).is_some_and(|j| tokens[j].has_digit())
+                    || tokens
+                        .get(i + 1)
+                        .is_none_or(|n| n.clause != t.clause || n.is_stopword()));
             if !unit {
                 out.values.push((v.to_string(), v == 1));
             }
@@ -155,7 +176,8 @@ fn quantities(q: &Query) -> Quantities {
             continue;
         }
         if let Some(time) = time_word(tokens, i) {
-            out.times.push(time.to_owned());
+            out.times
+                .push((time.to_owned(), matches!(time, "today" | "tonight")));
             i += 1;
             continue;
         }
@@ -164,7 +186,8 @@ fn quantities(q: &Query) -> Quantities {
             if let Some(next) = tokens.get(i + 1) {
                 let period = next.text.strip_suffix('s').unwrap_or(&next.text);
                 if PERIODS.contains(&period) {
-                    out.times.push(format!("{} {period}", t.text));
+                    let now = matches!(t.text.as_str(), "this" | "current");
+                    out.times.push((format!("{} {period}", t.text), now));
                     i += 2;
                     continue;
                 }
@@ -186,18 +209,20 @@ fn push_comparator(tokens: &[Token], i: usize, out: &mut Quantities) {
             out.comparators.push(word.to_owned());
             return;
         }
-        if !matches!(word, "than" | "a" | "an" | "the" | "of" | "to" | "at" | "least" | "most") {
+        if !matches!(
+            word,
+            "than" | "a" | "an" | "the" | "of" | "to" | "at" | "least" | "most"
+        ) {
             return;
         }
     }
 }
 
-/// The values of `own` that count against `other`: weak ones only if `other` has values.
-fn counted(own: &Quantities, other: &Quantities) -> Vec<String> {
+/// The items of `own` that count against `other`: weak ones only if `other` has items.
+fn counted(own: &[(String, bool)], other: &[(String, bool)]) -> Vec<String> {
     let mut values: Vec<String> = own
-        .values
         .iter()
-        .filter(|(_, weak)| !weak || !other.values.is_empty())
+        .filter(|(_, weak)| !weak || !other.is_empty())
         .map(|(v, _)| v.clone())
         .collect();
     values.sort();
@@ -214,11 +239,14 @@ fn sorted<T: Ord + Clone>(items: &[T]) -> Vec<T> {
 
 fn numbers(a: &Query, b: &Query) -> Option<String> {
     let (qa, qb) = (quantities(a), quantities(b));
-    let (va, vb) = (counted(&qa, &qb), counted(&qb, &qa));
+    let (va, vb) = (
+        counted(&qa.values, &qb.values),
+        counted(&qb.values, &qa.values),
+    );
     if va != vb {
         return Some(versus(&va, &vb));
     }
-    let (ta, tb) = (sorted(&qa.times), sorted(&qb.times));
+    let (ta, tb) = (counted(&qa.times, &qb.times), counted(&qb.times, &qa.times));
     if ta != tb {
         return Some(versus(&ta, &tb));
     }
@@ -274,8 +302,7 @@ fn negation(a: &Query, b: &Query) -> Option<String> {
     let (oa, ob) = (only(a, b), only(b, a));
     for x in &oa {
         for y in &ob {
-            if lexicon::are_antonyms(&x.stem, &y.stem) || negated_form(x, y) || negated_form(y, x)
-            {
+            if lexicon::are_antonyms(&x.stem, &y.stem) || negated_form(x, y) || negated_form(y, x) {
                 return Some(format!("opposites: {} vs {}", x.text, y.text));
             }
         }
@@ -287,7 +314,11 @@ fn negation(a: &Query, b: &Query) -> Option<String> {
 /// its `-less` form against a `-ful` one (`useful`/`useless`).
 fn negated_form(word: &Token, negated: &Token) -> bool {
     let prefixed = lexicon::NEGATING_PREFIXES.iter().any(|prefix| {
-        let min = if matches!(*prefix, "un" | "non") { 3 } else { 4 };
+        let min = if matches!(*prefix, "un" | "non") {
+            3
+        } else {
+            4
+        };
         word.text.len() >= min
             && [(&negated.text, &word.text), (&negated.stem, &word.stem)]
                 .iter()
@@ -439,17 +470,32 @@ fn same_word(x: &Token, y: &Token) -> bool {
     if x.stem == y.stem || x.text == y.text {
         return true;
     }
-    if lexicon::are_synonyms(&x.stem, &y.stem) || derived(&x.stem, &y.stem) || derived(&y.stem, &x.stem)
+    if lexicon::are_synonyms(&x.stem, &y.stem)
+        || derived(&x.stem, &y.stem)
+        || derived(&y.stem, &x.stem)
     {
         return true;
     }
-    let typo = !x.has_digit()
-        && !y.has_digit()
-        && x.text.len() >= 4
-        && y.text.len() >= 4
-        && x.text.as_bytes()[0] == y.text.as_bytes()[0]
-        && within_one_edit(&x.text, &y.text);
-    typo && !lexicon::are_antonyms(&x.stem, &y.stem) && !negated_form(x, y) && !negated_form(y, x)
+    if x.has_digit() || y.has_digit() {
+        return false;
+    }
+    // A typo: one edit in a word of 4+ letters (keeping its first letter below 6), two in a
+    // word of 8+ letters that keeps its first letter.
+    let (shorter, same_first) = (
+        x.text.len().min(y.text.len()),
+        x.text.as_bytes().first() == y.text.as_bytes().first(),
+    );
+    let allowed = match shorter {
+        0..=3 => 0,
+        4..=5 if !same_first => 0,
+        8.. if same_first => 2,
+        _ => 1,
+    };
+    allowed > 0
+        && edit_distance(&x.text, &y.text) <= allowed
+        && !lexicon::are_antonyms(&x.stem, &y.stem)
+        && !negated_form(x, y)
+        && !negated_form(y, x)
 }
 
 /// Whether `long` is `short` with a noun-forming suffix (`form`/`formation`,
@@ -457,7 +503,10 @@ fn same_word(x: &Token, y: &Token) -> bool {
 fn derived(short: &str, long: &str) -> bool {
     short.len() >= 4
         && long.strip_prefix(short).is_some_and(|suffix| {
-            matches!(suffix, "ation" | "ition" | "ion" | "ment" | "al" | "ness" | "ity")
+            matches!(
+                suffix,
+                "ation" | "ition" | "ion" | "ment" | "al" | "ness" | "ity"
+            )
         })
 }
 
@@ -491,7 +540,9 @@ enum Edit {
 
 fn edit(a: &Query, b: &Query, kind: Edit) -> Option<String> {
     let common = common_length(&a.tokens, &b.tokens);
-    if common == 0
+    let longer = a.tokens.len().max(b.tokens.len());
+    if common < 3
+        || 2 * common < longer
         || a.tokens.len() - common > MINIMAL_EDIT
         || b.tokens.len() - common > MINIMAL_EDIT
     {

@@ -68,6 +68,34 @@ impl Query {
     }
 }
 
+/// Joins two adjacent words of `q` that `other` writes as one (`e mail`/`email`,
+/// `log in`/`login`, `wi fi`/`wifi`).
+pub(super) fn merge_compounds(q: &mut Query, other: &Query) {
+    let mut i = 0;
+    while i + 1 < q.tokens.len() {
+        let (x, y) = (&q.tokens[i], &q.tokens[i + 1]);
+        let joined = other.tokens.iter().any(|o| {
+            o.text.len() == x.text.len() + y.text.len()
+                && o.text.starts_with(x.text.as_str())
+                && o.text.ends_with(y.text.as_str())
+        });
+        if joined && x.clause == y.clause {
+            let text = format!("{}{}", x.text, y.text);
+            let merged = Token {
+                stem: stem(&text),
+                text,
+                cap: x.cap,
+                upper: x.upper && y.upper,
+                mixed: x.mixed || y.mixed,
+                start: x.start,
+                clause: x.clause,
+            };
+            q.tokens.splice(i..i + 2, [merged]);
+        }
+        i += 1;
+    }
+}
+
 /// Splits `text` into words, noting sentence starts and clause boundaries. Keeps `'` inside
 /// words and `.,:/` between digits (`50,000`, `9:15`, `2025/26`); a hyphen separates words;
 /// `%` becomes the word `percent`.
@@ -100,7 +128,8 @@ fn scan(text: &str) -> Vec<RawWord> {
             prev.is_some_and(|p| p.is_ascii_digit()) && next.is_some_and(|n| n.is_ascii_digit());
         match c {
             '\'' | '\u{2019}' | '\u{2018}'
-                if prev.is_some_and(char::is_alphabetic) && next.is_some_and(char::is_alphabetic) =>
+                if prev.is_some_and(char::is_alphabetic)
+                    && next.is_some_and(char::is_alphabetic) =>
             {
                 current.push('\'');
             }
@@ -188,7 +217,11 @@ fn expand(word: &RawWord, out: &mut Vec<Token>) {
     };
     let letters = original.chars().filter(|c| c.is_alphabetic()).count();
     let first_cap = original.chars().next().is_some_and(char::is_uppercase);
-    let upper = letters >= 2 && original.chars().filter(|c| c.is_alphabetic()).all(char::is_uppercase);
+    let upper = letters >= 2
+        && original
+            .chars()
+            .filter(|c| c.is_alphabetic())
+            .all(char::is_uppercase);
     let starts_with_letter = original.chars().next().is_some_and(char::is_alphabetic);
     let inner_cap = original
         .chars()
@@ -266,7 +299,10 @@ fn case_informative(tokens: &[Token]) -> bool {
         .iter()
         .filter(|t| t.text.chars().any(char::is_alphabetic))
         .collect();
-    let longer: Vec<&&Token> = words.iter().filter(|t| t.text.chars().count() >= 2).collect();
+    let longer: Vec<&&Token> = words
+        .iter()
+        .filter(|t| t.text.chars().count() >= 2)
+        .collect();
     if longer.len() >= 2 && longer.iter().all(|t| t.upper) {
         return false;
     }
@@ -316,24 +352,31 @@ pub(super) fn stem(word: &str) -> String {
     s
 }
 
-/// Whether `a` and `b` differ by at most one edit (insertion, deletion, substitution or a
-/// swap of two adjacent letters): a typo.
-pub(super) fn within_one_edit(a: &str, b: &str) -> bool {
+/// The number of edits (insertions, deletions, substitutions, swaps of two adjacent
+/// letters) between `a` and `b`, capped at 3: how far a typo strayed.
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
+    const CAP: usize = 3;
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    match long.len() - short.len() {
-        0 => {
-            let diffs: Vec<usize> = (0..short.len()).filter(|&i| short[i] != long[i]).collect();
-            match diffs.as_slice() {
-                [] | [_] => true,
-                [i, j] => *j == i + 1 && short[*i] == long[*j] && short[*j] == long[*i],
-                _ => false,
-            }
-        }
-        1 => {
-            let prefix = short.iter().zip(long).take_while(|(x, y)| x == y).count();
-            short[prefix..] == long[prefix + 1..]
-        }
-        _ => false,
+    if a.len().abs_diff(b.len()) >= CAP {
+        return CAP;
     }
+    // Optimal string alignment distance over three rolling rows.
+    let width = b.len() + 1;
+    let mut before: Vec<usize> = vec![0; width];
+    let mut prev: Vec<usize> = (0..width).collect();
+    let mut row: Vec<usize> = vec![0; width];
+    for i in 1..=a.len() {
+        row[0] = i;
+        for j in 1..width {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j] + 1).min(row[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            row[j] = d;
+        }
+        std::mem::swap(&mut before, &mut prev);
+        std::mem::swap(&mut prev, &mut row);
+    }
+    prev[b.len()].min(CAP)
 }
