@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo run --release -p lexicache-semantic --features candle --example semantic_eval -- \
-//!     [--pairs FILE] [--dump FILE]
+//!     [--pairs FILE] [--threshold T] [--dump FILE]
 //! ```
 //!
 //! `--pairs` defaults to `$LEXICACHE_MODEL_DIR/fow-cache/pairs.jsonl` (the public `fow-cache`
@@ -22,6 +22,8 @@
 //! [`SemanticCache`] at its default settings (one scope per pair, store `a`, look up `b`)
 //! and prints `default: should-hit served X% traps served Y%`.
 //!
+//! `--threshold T` puts the per-guard and per-category tables (and the fine steps of the
+//! sweep) at `T` instead of the default threshold; the last line is still the defaults.
 //! `--dump FILE` writes one tab-separated line per pair (id, category, style, same_answer,
 //! cosine, served at the default settings, the rejecting guard and its reason).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -290,13 +292,25 @@ pub(crate) fn store_run(
 
 /// The whole evaluation: the tables, then the default settings through the real store.
 /// Returns the report (its last line is the `default:` line) and the default rates.
+// The test (tests/semantic_eval.rs) calls this; the binary goes through `evaluate_at`.
+#[allow(dead_code)]
 pub(crate) fn evaluate(pairs_path: &Path, dump: Option<&Path>) -> Result<(String, Rates), String> {
+    evaluate_at(pairs_path, dump, DEFAULT_SIMILARITY_THRESHOLD)
+}
+
+/// [`evaluate`] with the per-guard, per-category and fine-grained rows at `threshold`
+/// (the last line is still the cache's default settings).
+pub(crate) fn evaluate_at(
+    pairs_path: &Path,
+    dump: Option<&Path>,
+    threshold: f32,
+) -> Result<(String, Rates), String> {
     let pairs = load_pairs(pairs_path)?;
     let embedder = MiniLmEmbedder::from_env().map_err(|e| format!("cannot load MiniLM: {e}"))?;
     let vectors = embed_all(&embedder, &pairs)?;
     let scored = score(&pairs, &vectors);
     let mut out = String::new();
-    report(&mut out, pairs_path, &scored);
+    report(&mut out, pairs_path, &scored, threshold);
 
     let (default, served) = store_run(&pairs, vectors)?;
     let direct = rates(&scored, DEFAULT_SIMILARITY_THRESHOLD, &Guards::default());
@@ -339,9 +353,8 @@ fn write_dump(path: &Path, scored: &[Scored], served: &[bool]) -> Result<(), Str
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn thresholds() -> Vec<f32> {
+fn thresholds(d: f32) -> Vec<f32> {
     let mut t: Vec<f32> = (0..=5).map(|i| 0.70 + 0.05 * i as f32).collect();
-    let d = DEFAULT_SIMILARITY_THRESHOLD;
     t.extend((-4..=4).map(|i| d + 0.01 * i as f32));
     t.retain(|x| (0.0..=1.0).contains(x));
     t.sort_by(f32::total_cmp);
@@ -353,9 +366,8 @@ fn cell(r: Rates) -> String {
     format!("{:5.1}% {:5.1}%", r.should_hit, r.traps)
 }
 
-fn report(out: &mut String, path: &Path, scored: &[Scored]) {
+fn report(out: &mut String, path: &Path, scored: &[Scored], d: f32) {
     let hits = scored.iter().filter(|s| s.pair.same_answer).count();
-    let d = DEFAULT_SIMILARITY_THRESHOLD;
     let _ = writeln!(
         out,
         "semantic-eval: {} pairs from {} ({hits} should-hit, {} traps), all-MiniLM-L6-v2",
@@ -370,8 +382,8 @@ fn report(out: &mut String, path: &Path, scored: &[Scored]) {
     let _ = writeln!(out, "each cell: should-hit served %, traps served %\n");
 
     let _ = writeln!(out, "threshold | no guards     | all guards");
-    for t in thresholds() {
-        let marker = if (t - d).abs() < 1e-4 {
+    for t in thresholds(d) {
+        let marker = if (t - DEFAULT_SIMILARITY_THRESHOLD).abs() < 1e-4 {
             " <- default"
         } else {
             ""
@@ -439,8 +451,8 @@ fn report(out: &mut String, path: &Path, scored: &[Scored]) {
         odd.len(),
         even.len()
     );
-    for t in thresholds() {
-        let marker = if (t - d).abs() < 1e-4 {
+    for t in thresholds(d) {
+        let marker = if (t - DEFAULT_SIMILARITY_THRESHOLD).abs() < 1e-4 {
             " <- default"
         } else {
             ""
@@ -474,31 +486,41 @@ pub(crate) fn default_pairs() -> Result<PathBuf, String> {
 fn main() -> std::process::ExitCode {
     let mut pairs = None;
     let mut dump = None;
+    let mut threshold = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let target = match arg.as_str() {
             "--pairs" => &mut pairs,
             "--dump" => &mut dump,
+            "--threshold" => &mut threshold,
             "-h" | "--help" => {
-                println!("usage: semantic_eval [--pairs FILE] [--dump FILE]");
+                println!("usage: semantic_eval [--pairs FILE] [--threshold T] [--dump FILE]");
                 return std::process::ExitCode::SUCCESS;
             }
             other => {
-                eprintln!("semantic_eval: unknown argument `{other}` (usage: semantic_eval [--pairs FILE] [--dump FILE])");
+                eprintln!("semantic_eval: unknown argument `{other}` (usage: semantic_eval [--pairs FILE] [--threshold T] [--dump FILE])");
                 return std::process::ExitCode::from(2);
             }
         };
         match args.next() {
             Some(value) => *target = Some(PathBuf::from(value)),
             None => {
-                eprintln!("semantic_eval: {arg} needs a file");
+                eprintln!("semantic_eval: {arg} needs a value");
                 return std::process::ExitCode::from(2);
             }
         }
     }
+    let threshold = match threshold.map(|t| t.to_string_lossy().parse::<f32>()) {
+        None => DEFAULT_SIMILARITY_THRESHOLD,
+        Some(Ok(t)) if (0.0..=1.0).contains(&t) => t,
+        Some(_) => {
+            eprintln!("semantic_eval: --threshold needs a number in [0, 1]");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let result = pairs
         .map_or_else(default_pairs, Ok)
-        .and_then(|path| evaluate(&path, dump.as_deref()));
+        .and_then(|path| evaluate_at(&path, dump.as_deref(), threshold));
     match result {
         Ok((report, _)) => {
             println!("{report}");

@@ -15,7 +15,7 @@ use crate::{
 ///
 /// Chosen from the evaluation on the public `fow-cache` pairs with all-MiniLM-L6-v2 and
 /// [`Guards::default`]; the whole table is in docs/semantic.md.
-pub const DEFAULT_SIMILARITY_THRESHOLD: f32 = 0.80;
+pub const DEFAULT_SIMILARITY_THRESHOLD: f32 = 0.76;
 
 /// The number of nearest neighbours tier 2 examines: the best one may be rejected by a
 /// guard while the second is an acceptable answer.
