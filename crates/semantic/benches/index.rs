@@ -12,8 +12,9 @@
 //! - persist and load time, against the build (what a restart without persistence costs);
 //! - at 100k, recall and p99 for several `ef_search` values (reloaded from the file).
 //!
-//! Run with `cargo bench -p lexicache-semantic --bench index` (about 5 minutes on two
-//! cores, most of it building the 100k graph); docs/benchmarks.md holds the figures.
+//! Run with `cargo bench -p lexicache-semantic --bench index`: most of its time is building
+//! the 100k graph at the default `ef_construction` of 200 (3.5 minutes on two idle cores,
+//! 11.5 on two busy ones); docs/benchmarks.md holds the figures.
 
 // `criterion_group!` generates an undocumented public function; the figures are printed.
 #![allow(missing_docs, clippy::print_stdout)]

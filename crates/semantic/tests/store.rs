@@ -265,30 +265,29 @@ async fn a_guard_rejects_a_similar_candidate_that_asks_about_a_different_number(
 async fn a_rejected_best_candidate_lets_the_next_acceptable_one_answer() {
     let s = scope();
     let cache = memory_cache(0.5);
-    cache
-        .store(
-            &s,
-            "how many days of annual leave do staff get in 2024",
-            "25",
-            "m",
-        )
-        .await
-        .unwrap();
-    cache
-        .store(
-            &s,
-            "how many days of annual leave do staff get each year",
-            "25 days",
-            "m",
-        )
-        .await
-        .unwrap();
-    let l = cache
-        .lookup(&s, "how many days of annual leave do staff get in 2025")
-        .await
-        .unwrap();
-    // The 2024 entry is nearer but names another year; the undated one answers.
-    assert_eq!((l.tier, l.response()), (Tier::Similar, Some("25 days")));
+    let nearest = "what is the price of the team plan for 10 users";
+    let reworded = "the team plan price for 50 users, what is it";
+    cache.store(&s, nearest, "$100", "m").await.unwrap();
+    cache.store(&s, reworded, "$500", "m").await.unwrap();
+    let query = "hi, what is the price of the team plan for 50 users";
+
+    // Without guards the nearest (wrong) answer is served...
+    let unguarded = SemanticCache::builder(
+        Arc::new(MemoryBackend::new()),
+        Arc::new(HashingEmbedder::new(DIM).unwrap()),
+        Arc::new(FlatIndex::builder(DIM).build().unwrap()),
+    )
+    .similarity_threshold(0.5)
+    .guards(Guards::none())
+    .build()
+    .unwrap();
+    unguarded.store(&s, nearest, "$100", "m").await.unwrap();
+    unguarded.store(&s, reworded, "$500", "m").await.unwrap();
+    assert_eq!(unguarded.lookup(&s, query).await.unwrap().response(), Some("$100"));
+
+    // ...with them, the nearest is rejected for its number and the next one answers.
+    let l = cache.lookup(&s, query).await.unwrap();
+    assert_eq!((l.tier, l.response()), (Tier::Similar, Some("$500")), "{l:?}");
 }
 
 #[tokio::test]
