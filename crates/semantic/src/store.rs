@@ -103,7 +103,9 @@ pub struct Cost {
 /// - **Tier 3** is a miss: call the model, then [`store`](Self::store) its answer.
 ///
 /// Every entry and every lookup carries a [`Scope`] (tenant, model, system-prompt hash); a
-/// lookup never sees another scope's entries, in either tier, even at similarity 1.0.
+/// lookup never sees another scope's entries, in either tier, even at similarity 1.0. In the
+/// index, the embedder's model id is part of the scope too, so a persisted index reloaded
+/// under another embedder never compares vectors of two models.
 ///
 /// The answer text lives in the backend (with the backend's TTL); the index holds only
 /// vectors and ids, with the same TTL. An index entry whose backend entry has gone (evicted,
@@ -405,7 +407,7 @@ impl SemanticCache {
 
         let vector = self.embed_one(query).await?;
         let index = Arc::clone(&inner.index);
-        let search_scope = scope.clone();
+        let search_scope = self.index_scope(scope);
         let k = inner.candidates;
         let hits = tokio::task::spawn_blocking(move || index.search(&vector, &search_scope, k))
             .await
@@ -474,7 +476,7 @@ impl SemanticCache {
         };
         inner.backend.set(&key, stored.encode()?, inner.ttl).await?;
         let index = Arc::clone(&inner.index);
-        let scope = scope.clone();
+        let scope = self.index_scope(scope);
         let ttl = inner.ttl;
         tokio::task::spawn_blocking(move || index.insert(&key, &vector, &scope, ttl))
             .await
@@ -487,6 +489,21 @@ impl SemanticCache {
         let in_index = self.inner.index.remove(&key);
         let in_backend = self.inner.backend.delete(&key).await?;
         Ok(in_index || in_backend)
+    }
+
+    /// The scope of `scope`'s vectors in the index: the embedder's model id is folded into
+    /// the model part, so vectors of another embedder (a persisted index reloaded after the
+    /// embedder changed, or two caches sharing one index) are never compared.
+    fn index_scope(&self, scope: &Scope) -> Scope {
+        Scope::with_prompt_hash(
+            scope.tenant(),
+            format!(
+                "{}\0embedder={}",
+                scope.model(),
+                self.inner.embedder.model_id()
+            ),
+            *scope.system_prompt_hash(),
+        )
     }
 
     async fn embed_one(&self, query: &str) -> Result<Vec<f32>> {

@@ -283,11 +283,18 @@ async fn a_rejected_best_candidate_lets_the_next_acceptable_one_answer() {
     .unwrap();
     unguarded.store(&s, nearest, "$100", "m").await.unwrap();
     unguarded.store(&s, reworded, "$500", "m").await.unwrap();
-    assert_eq!(unguarded.lookup(&s, query).await.unwrap().response(), Some("$100"));
+    assert_eq!(
+        unguarded.lookup(&s, query).await.unwrap().response(),
+        Some("$100")
+    );
 
     // ...with them, the nearest is rejected for its number and the next one answers.
     let l = cache.lookup(&s, query).await.unwrap();
-    assert_eq!((l.tier, l.response()), (Tier::Similar, Some("$500")), "{l:?}");
+    assert_eq!(
+        (l.tier, l.response()),
+        (Tier::Similar, Some("$500")),
+        "{l:?}"
+    );
 }
 
 #[tokio::test]
@@ -502,4 +509,58 @@ async fn a_dead_backend_is_a_typed_backend_error() {
         core.kind(),
         lexicache_core::ErrorKind::Connection | lexicache_core::ErrorKind::Timeout
     ));
+}
+
+#[tokio::test]
+async fn vectors_of_another_embedder_in_a_shared_index_are_never_compared() {
+    // Two caches share one index (as a reloaded index does after the embedder changed):
+    // same dimension, same scope, different embedder model ids.
+    #[derive(Debug)]
+    struct Renamed(HashingEmbedder);
+    #[async_trait]
+    impl EmbeddingClient for Renamed {
+        async fn embed(&self, texts: &[&str]) -> lexicache_semantic::Result<Vec<Vec<f32>>> {
+            self.0.embed(texts).await
+        }
+        fn dimension(&self) -> usize {
+            self.0.dimension()
+        }
+        fn model_id(&self) -> &str {
+            "another-model"
+        }
+    }
+    let index = Arc::new(FlatIndex::builder(DIM).build().unwrap());
+    let backend: Arc<dyn CacheBackend> = Arc::new(MemoryBackend::new());
+    let old = SemanticCache::builder(
+        backend.clone(),
+        Arc::new(HashingEmbedder::new(DIM).unwrap()),
+        index.clone(),
+    )
+    .similarity_threshold(0.6)
+    .build()
+    .unwrap();
+    let new = SemanticCache::builder(
+        backend,
+        Arc::new(Renamed(HashingEmbedder::new(DIM).unwrap())),
+        index,
+    )
+    .similarity_threshold(0.6)
+    .build()
+    .unwrap();
+    let s = scope();
+    old.store(&s, "How do I reset my password?", "link", "m")
+        .await
+        .unwrap();
+    let near = "so how do I reset my password please";
+    assert_eq!(old.lookup(&s, near).await.unwrap().tier, Tier::Similar);
+    let l = new.lookup(&s, near).await.unwrap();
+    assert_eq!((l.tier, l.similarity), (Tier::Miss, None));
+    // Tier 1 does not depend on the embedder.
+    assert_eq!(
+        new.lookup(&s, "How do I reset my password?")
+            .await
+            .unwrap()
+            .tier,
+        Tier::Exact
+    );
 }

@@ -31,7 +31,12 @@ use std::{
     time::Duration,
 };
 
-use hnsw_rs::{anndists::dist::distances::Distance, api::AnnT, hnsw::Hnsw, hnswio::HnswIo};
+use hnsw_rs::{
+    anndists::dist::distances::{DistDot, Distance},
+    api::AnnT,
+    hnsw::Hnsw,
+    hnswio::HnswIo,
+};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
@@ -62,29 +67,43 @@ const MAX_LAYERS: usize = 16;
 /// Batches at least this large are inserted into a graph from several threads.
 const PARALLEL_INSERT_MIN: usize = 256;
 
-/// The distance hnsw_rs orders by: `1 - cos` of two unit vectors, in [0, 2].
+/// The distance hnsw_rs orders by: `1 - dot` of the graph's copies of two unit vectors, in
+/// [0, 2], computed by hnsw_rs's SIMD `DistDot` (AVX2 or SSE2, chosen at run time).
 ///
-/// hnsw_rs's own `DistDot` asserts (`dot >= 0.` in its scalar build, `dot <= 1.000002` in its
-/// SIMD build) and so panics on rounding when a query repeats a stored vector, and its
-/// search asserts non-negative distances. This one is total: it never panics, never returns
-/// a negative number, and maps a NaN (impossible for validated vectors) to the largest
-/// distance. Its type name is written into persisted graphs, so it must not be renamed or
-/// moved without a format version bump.
+/// `DistDot` asserts on rounding: `dot >= 0.` in its scalar build (so `1 - dot` of an exact
+/// repeat, a hair below zero, panics) and `dot <= 1.000002` in its SIMD build. The graph
+/// therefore holds every vector (and gets every query) scaled by [`GRAPH_SCALE`], one half:
+/// the dot of two scaled unit vectors is at most a quarter (plus rounding), so neither
+/// assertion can fire, and distances become `0.75 + d / 4`, which keeps their order. Halving
+/// is exact in floating point, so a reloaded index recovers its vectors bit for bit.
+/// Similarities are never read from the graph: they are recomputed from the index's own
+/// unscaled copy. Inserted vectors are validated (finite, non-zero), so
+/// no NaN reaches a graph through `insert`; a persisted graph is trusted once its file's
+/// checksum matches. A length mismatch maps to the largest distance rather than a panic. The type name is written into persisted graphs, so
+/// it must not be renamed or moved without a format version bump.
 #[derive(Debug, Default, Clone, Copy)]
 struct CosineDistance;
+
+/// The factor applied to vectors before they enter a graph (see [`CosineDistance`]).
+const GRAPH_SCALE: f32 = 0.5;
 
 impl Distance<f32> for CosineDistance {
     fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
         if va.len() != vb.len() {
             return 2.0;
         }
-        let d = 1.0 - vector::dot(va, vb);
+        let d = DistDot.eval(va, vb);
         if d.is_nan() {
             2.0
         } else {
             d.clamp(0.0, 2.0)
         }
     }
+}
+
+/// `v` as the graph holds it: scaled by [`GRAPH_SCALE`].
+fn graph_vector(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|x| x * GRAPH_SCALE).collect()
 }
 
 type Graph = Hnsw<'static, f32, CosineDistance>;
@@ -238,11 +257,15 @@ fn new_graph(params: Params, capacity: usize) -> Graph {
 
 /// Inserts `nodes` into `graph`, from several threads for large batches.
 fn insert_nodes(graph: &Graph, nodes: &[(Vec<f32>, usize)]) {
+    let nodes: Vec<(Vec<f32>, usize)> = nodes
+        .iter()
+        .map(|(v, slot)| (graph_vector(v), *slot))
+        .collect();
     if nodes.len() >= PARALLEL_INSERT_MIN {
         let refs: Vec<(&Vec<f32>, usize)> = nodes.iter().map(|(v, s)| (v, *s)).collect();
         graph.parallel_insert(&refs);
     } else {
-        for (v, slot) in nodes {
+        for (v, slot) in &nodes {
             graph.insert((v.as_slice(), *slot));
         }
     }
@@ -755,10 +778,11 @@ impl VectorIndex for HnswIndex {
         };
         // Dead nodes take places in the graph's answer: ask for more until k live ones come
         // back or the whole graph has been asked for.
+        let graph_query = graph_vector(&q);
         let mut want = k;
         let mut scored: Vec<(usize, f32)> = loop {
             let ef = self.ef_search.max(want);
-            let found = g.graph.search(&q, want, ef);
+            let found = g.graph.search(&graph_query, want, ef);
             let asked = found.len();
             let live: Vec<(usize, f32)> = found
                 .into_iter()
@@ -1030,7 +1054,13 @@ impl PersistedFile {
                 if v.len() != dim || v.iter().any(|x| !x.is_finite()) {
                     return Err(corrupt(format!("graph node {slot} has an invalid vector")));
                 }
-                inner.vectors[slot * dim..(slot + 1) * dim].copy_from_slice(v);
+                // The graph holds the vector scaled by a power of two: undoing it is exact.
+                for (own, x) in inner.vectors[slot * dim..(slot + 1) * dim]
+                    .iter_mut()
+                    .zip(v)
+                {
+                    *own = x / GRAPH_SCALE;
+                }
                 filled[slot] = true;
                 removed += usize::from(s.removed);
             }
