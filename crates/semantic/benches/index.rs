@@ -194,7 +194,7 @@ fn fixture(label: &'static str, n: usize, scope: &Scope, dir: &std::path::Path) 
     );
 
     if n >= 100_000 {
-        for ef in [16, 32, 64, 128] {
+        for ef in [32, 64, 80, 96, 128] {
             let tuned = HnswIndex::builder(DIM)
                 .max_entries(n)
                 .ef_search(ef)

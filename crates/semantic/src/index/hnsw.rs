@@ -57,9 +57,10 @@ pub const DEFAULT_EF_CONSTRUCTION: usize = 200;
 /// Measured with the `index` criterion bench on 100 000 uniformly random 384-dimensional
 /// unit vectors (the hardest case for a graph: no cluster structure to navigate by) and
 /// near-duplicate queries (cosine about 0.95 with a stored vector): recall@1 against
-/// [`FlatIndex`](super::FlatIndex) was 0.59 at 16, 0.80 at 32, 0.94 at 64 and 0.99 at 128.
-/// 128 is the smallest measured value above the 0.95 target.
-pub const DEFAULT_EF_SEARCH: usize = 128;
+/// [`FlatIndex`](super::FlatIndex) was 0.78 at 32, 0.93 at 64, 0.96 at 80, 0.98 at 96 and
+/// 0.99 at 128, with a search p99 of 4.3 ms at 96 (docs/benchmarks.md). 96 keeps recall@1
+/// clear of the 0.95 target at the lower latency.
+pub const DEFAULT_EF_SEARCH: usize = 96;
 
 /// hnsw_rs's layer bound (`NB_LAYER_MAX`).
 const MAX_LAYERS: usize = 16;
@@ -112,9 +113,9 @@ type Graph = Hnsw<'static, f32, CosineDistance>;
 /// built with [hnsw_rs](https://crates.io/crates/hnsw_rs).
 ///
 /// A search walks part of the graph instead of comparing the query with every entry: at
-/// 100 000 entries of 384 dimensions it took about 3 to 4 ms where [`FlatIndex`] took
-/// 12.5 ms (the `index` bench, on two busy cores). In exchange it may miss the exact
-/// nearest entry: recall@1 against `FlatIndex` was 0.99 there at the default
+/// 100 000 entries of 384 dimensions it took 2.6 ms (p50) where [`FlatIndex`] took 13 ms
+/// (the `index` bench, two cores). In exchange it may miss the exact nearest entry:
+/// recall@1 against `FlatIndex` was 0.98 there at the default
 /// [`ef_search`](HnswIndexBuilder::ef_search). For a few thousand entries per scope,
 /// `FlatIndex` is as fast and exact. It follows the same contract as `FlatIndex`:
 ///
