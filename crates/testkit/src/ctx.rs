@@ -102,14 +102,21 @@ impl<'f, F: Factory> Ctx<'f, F> {
         self.paused.get()
     }
 
+    /// On a backend that follows tokio's clock, pauses the clock now, so the real time a
+    /// loaded machine spends between the writes and the first [`elapse`](Self::elapse) does
+    /// not count against a TTL. Cases that measure a TTL call it before their first write.
+    pub(crate) fn freeze_clock(&self) {
+        if self.caps.tokio_clock && !self.paused.get() {
+            tokio::time::pause();
+            self.paused.set(true);
+        }
+    }
+
     /// Lets `d` pass: on a backend that follows tokio's clock the clock is paused and advanced,
     /// so no test waits; otherwise this really sleeps.
     pub(crate) async fn elapse(&self, d: Duration) {
         if self.caps.tokio_clock {
-            if !self.paused.get() {
-                tokio::time::pause();
-                self.paused.set(true);
-            }
+            self.freeze_clock();
             tokio::time::advance(d).await;
         } else {
             tokio::time::sleep(d).await;

@@ -76,6 +76,7 @@ pub(crate) async fn set_if_absent_leaves_a_present_key_untouched<F: Factory>(cx:
 }
 
 pub(crate) async fn set_if_absent_keeps_the_present_entrys_ttl<F: Factory>(cx: &Ctx<'_, F>) {
+    cx.freeze_clock();
     let b = cx.b();
     b.set("k", bytes("short-lived"), Some(Duration::from_secs(10)))
         .await
@@ -95,6 +96,7 @@ pub(crate) async fn set_if_absent_keeps_the_present_entrys_ttl<F: Factory>(cx: &
 pub(crate) async fn set_if_absent_honours_its_ttl_and_expired_keys_are_absent<F: Factory>(
     cx: &Ctx<'_, F>,
 ) {
+    cx.freeze_clock();
     let b = cx.b();
     let ttl = if cx.caps().tokio_clock {
         Duration::from_secs(10)

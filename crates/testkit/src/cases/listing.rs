@@ -69,6 +69,7 @@ pub(crate) async fn keys_stops_at_the_limit<F: Factory>(cx: &Ctx<'_, F>) {
 }
 
 pub(crate) async fn keys_omits_deleted_and_expired_keys<F: Factory>(cx: &Ctx<'_, F>) {
+    cx.freeze_clock();
     let b = cx.b();
     b.set("live", bytes("1"), None).await.must("set live");
     b.set("deleted", bytes("2"), None).await.must("set deleted");

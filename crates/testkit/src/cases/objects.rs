@@ -87,6 +87,7 @@ pub(crate) async fn set_entry_replaces_the_stored_object<F: Factory>(cx: &Ctx<'_
 }
 
 pub(crate) async fn deleted_or_expired_entry_returns_no_object<F: Factory>(cx: &Ctx<'_, F>) {
+    cx.freeze_clock();
     let b = cx.b();
     let (value, _object) = entry("deleted");
     b.set_entry("del", value, None).await.must("set_entry del");

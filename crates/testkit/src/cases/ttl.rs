@@ -16,6 +16,7 @@ const MS: Duration = Duration::from_millis(1);
 const HOUR: Duration = Duration::from_secs(3600);
 
 pub(crate) async fn entries_expire_after_their_ttl<F: Factory>(cx: &Ctx<'_, F>) {
+    cx.freeze_clock();
     let b = cx.b();
     let ttl = if cx.caps().tokio_clock {
         Duration::from_secs(10)
@@ -70,6 +71,7 @@ pub(crate) async fn entries_expire_after_their_ttl<F: Factory>(cx: &Ctx<'_, F>) 
 }
 
 pub(crate) async fn expired_entry_is_gone_for_every_operation<F: Factory>(cx: &Ctx<'_, F>) {
+    cx.freeze_clock();
     let b = cx.b();
     b.set("gone", bytes("v"), Some(Duration::from_secs(5)))
         .await
@@ -96,6 +98,7 @@ pub(crate) async fn expired_entry_is_gone_for_every_operation<F: Factory>(cx: &C
 }
 
 pub(crate) async fn expired_key_can_be_written_again<F: Factory>(cx: &Ctx<'_, F>) {
+    cx.freeze_clock();
     let b = cx.b();
     b.set("k", bytes("old"), Some(Duration::from_secs(5)))
         .await
@@ -107,6 +110,7 @@ pub(crate) async fn expired_key_can_be_written_again<F: Factory>(cx: &Ctx<'_, F>
 }
 
 pub(crate) async fn overwrite_resets_ttl<F: Factory>(cx: &Ctx<'_, F>) {
+    cx.freeze_clock();
     let b = cx.b();
     let ttl = Duration::from_secs(10);
     b.set("k", bytes("first"), Some(ttl)).await.must("set");
@@ -126,6 +130,7 @@ pub(crate) async fn overwrite_resets_ttl<F: Factory>(cx: &Ctx<'_, F>) {
 }
 
 pub(crate) async fn overwrite_without_ttl_removes_expiry<F: Factory>(cx: &Ctx<'_, F>) {
+    cx.freeze_clock();
     let b = cx.b();
     b.set("k", bytes("temporary"), Some(Duration::from_secs(10)))
         .await
@@ -138,6 +143,7 @@ pub(crate) async fn overwrite_without_ttl_removes_expiry<F: Factory>(cx: &Ctx<'_
 }
 
 pub(crate) async fn overwrite_with_ttl_adds_expiry<F: Factory>(cx: &Ctx<'_, F>) {
+    cx.freeze_clock();
     let b = cx.b();
     b.set("k", bytes("permanent"), None).await.must("set");
     b.set("k", bytes("temporary"), Some(Duration::from_secs(10)))
@@ -148,6 +154,7 @@ pub(crate) async fn overwrite_with_ttl_adds_expiry<F: Factory>(cx: &Ctx<'_, F>) 
 }
 
 pub(crate) async fn entry_without_ttl_is_kept<F: Factory>(cx: &Ctx<'_, F>) {
+    cx.freeze_clock();
     let b = cx.b();
     b.set("k", bytes("kept"), None).await.must("set");
     b.set_many(&[("m", bytes("kept too"))], None)
@@ -159,6 +166,7 @@ pub(crate) async fn entry_without_ttl_is_kept<F: Factory>(cx: &Ctx<'_, F>) {
 }
 
 pub(crate) async fn fractional_ttl_is_not_truncated<F: Factory>(cx: &Ctx<'_, F>) {
+    cx.freeze_clock();
     let b = cx.b();
     b.set("k", bytes("v"), Some(Duration::from_millis(1500)))
         .await
@@ -175,6 +183,7 @@ pub(crate) async fn fractional_ttl_is_not_truncated<F: Factory>(cx: &Ctx<'_, F>)
 }
 
 pub(crate) async fn tiny_ttl_is_readable_until_it_passes<F: Factory>(cx: &Ctx<'_, F>) {
+    cx.freeze_clock();
     let b = cx.b();
     b.set("k", bytes("v"), Some(MS)).await.must("set");
     assert_eq!(
