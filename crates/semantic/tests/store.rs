@@ -39,6 +39,19 @@ fn memory_cache(threshold: f32) -> SemanticCache {
     cache_on(Arc::new(MemoryBackend::new()), threshold)
 }
 
+/// A memory-backed cache that decides on similarity alone.
+fn unguarded_memory_cache(threshold: f32) -> SemanticCache {
+    SemanticCache::builder(
+        Arc::new(MemoryBackend::new()),
+        Arc::new(HashingEmbedder::new(DIM).unwrap()),
+        Arc::new(FlatIndex::builder(DIM).build().unwrap()),
+    )
+    .similarity_threshold(threshold)
+    .guards(Guards::none())
+    .build()
+    .unwrap()
+}
+
 /// The whole contract on one backend: exact, similar and missed lookups, scopes and
 /// invalidation. Run on memory, Redis and Memcached.
 async fn three_tiers_scopes_and_invalidation(cache: SemanticCache) {
@@ -238,15 +251,7 @@ async fn a_guard_rejects_a_similar_candidate_that_asks_about_a_different_number(
     let q_cached = "what is the price of the plan for 10 users in our team";
     let q_new = "what is the price of the plan for 50 users in our team";
 
-    let unguarded = SemanticCache::builder(
-        Arc::new(MemoryBackend::new()),
-        Arc::new(HashingEmbedder::new(DIM).unwrap()),
-        Arc::new(FlatIndex::builder(DIM).build().unwrap()),
-    )
-    .similarity_threshold(0.6)
-    .guards(Guards::none())
-    .build()
-    .unwrap();
+    let unguarded = unguarded_memory_cache(0.6);
     unguarded.store(&s, q_cached, "$100", "m").await.unwrap();
     assert_eq!(
         unguarded.lookup(&s, q_new).await.unwrap().tier,
@@ -272,15 +277,7 @@ async fn a_rejected_best_candidate_lets_the_next_acceptable_one_answer() {
     let query = "hi, what is the price of the team plan for 50 users";
 
     // Without guards the nearest (wrong) answer is served...
-    let unguarded = SemanticCache::builder(
-        Arc::new(MemoryBackend::new()),
-        Arc::new(HashingEmbedder::new(DIM).unwrap()),
-        Arc::new(FlatIndex::builder(DIM).build().unwrap()),
-    )
-    .similarity_threshold(0.5)
-    .guards(Guards::none())
-    .build()
-    .unwrap();
+    let unguarded = unguarded_memory_cache(0.5);
     unguarded.store(&s, nearest, "$100", "m").await.unwrap();
     unguarded.store(&s, reworded, "$500", "m").await.unwrap();
     assert_eq!(
