@@ -175,27 +175,37 @@ pub(crate) fn rates<'a>(
     threshold: f32,
     guards: &Guards,
 ) -> Rates {
-    let (mut hits, mut hit_total, mut traps, mut trap_total) = (0u32, 0u32, 0u32, 0u32);
-    for s in scored {
-        let served = served(s, threshold, guards);
-        if s.pair.same_answer {
-            hit_total += 1;
-            hits += u32::from(served);
-        } else {
-            trap_total += 1;
-            traps += u32::from(served);
+    Rates::of(
+        scored
+            .into_iter()
+            .map(|s| (s.pair.same_answer, served(s, threshold, guards))),
+    )
+}
+
+impl Rates {
+    /// The rates of `(same_answer, served)` outcomes, one per pair.
+    fn of(outcomes: impl IntoIterator<Item = (bool, bool)>) -> Rates {
+        let (mut hits, mut hit_total, mut traps, mut trap_total) = (0u32, 0u32, 0u32, 0u32);
+        for (same_answer, served) in outcomes {
+            if same_answer {
+                hit_total += 1;
+                hits += u32::from(served);
+            } else {
+                trap_total += 1;
+                traps += u32::from(served);
+            }
         }
-    }
-    let pct = |n: u32, d: u32| {
-        if d == 0 {
-            0.0
-        } else {
-            100.0 * f64::from(n) / f64::from(d)
+        let pct = |n: u32, d: u32| {
+            if d == 0 {
+                0.0
+            } else {
+                100.0 * f64::from(n) / f64::from(d)
+            }
+        };
+        Rates {
+            should_hit: pct(hits, hit_total),
+            traps: pct(traps, trap_total),
         }
-    };
-    Rates {
-        should_hit: pct(hits, hit_total),
-        traps: pct(traps, trap_total),
     }
 }
 
@@ -251,7 +261,6 @@ pub(crate) fn store_run(
         )
         .build()
         .map_err(|e| format!("cannot build the cache: {e}"))?;
-        let (mut hits, mut hit_total, mut traps, mut trap_total) = (0u32, 0u32, 0u32, 0u32);
         let mut served = Vec::with_capacity(pairs.len());
         for (i, pair) in pairs.iter().enumerate() {
             let scope = Scope::new(format!("pair-{i}"), "semantic-eval", "");
@@ -265,28 +274,14 @@ pub(crate) fn store_run(
                 .map_err(|e| format!("lookup failed for {}: {e}", pair.id))?
                 .is_hit();
             served.push(hit);
-            if pair.same_answer {
-                hit_total += 1;
-                hits += u32::from(hit);
-            } else {
-                trap_total += 1;
-                traps += u32::from(hit);
-            }
         }
-        let pct = |n: u32, d: u32| {
-            if d == 0 {
-                0.0
-            } else {
-                100.0 * f64::from(n) / f64::from(d)
-            }
-        };
-        Ok((
-            Rates {
-                should_hit: pct(hits, hit_total),
-                traps: pct(traps, trap_total),
-            },
-            served,
-        ))
+        let rates = Rates::of(
+            pairs
+                .iter()
+                .map(|p| p.same_answer)
+                .zip(served.iter().copied()),
+        );
+        Ok((rates, served))
     })
 }
 
