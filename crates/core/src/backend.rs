@@ -18,6 +18,17 @@ use crate::value::CacheValue;
 /// A shared, dynamically chosen backend.
 pub type SharedBackend = Arc<dyn CacheBackend>;
 
+/// How long an entry read with [`CacheBackend::get_with_ttl`] has left to live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// The entry never expires.
+    Never,
+    /// The entry expires after this long (rounded to the backend's resolution).
+    In(Duration),
+    /// The backend cannot tell (memcached keeps expiries to itself).
+    Unknown,
+}
+
 /// A store of bytes under string keys. It knows nothing of types, tags or stampedes.
 ///
 /// The trait is object safe (through [`async_trait`](mod@async_trait)), so backends are chosen at run time and
@@ -52,6 +63,26 @@ pub trait CacheBackend: Send + Sync + fmt::Debug + 'static {
 
     /// Reads the bytes under `key`.
     async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+
+    /// Reads the bytes under `key` with the time the entry has left to live.
+    ///
+    /// A two-level cache uses it to never keep a copy longer than the entry lives. The
+    /// default reads with [`get`](Self::get) and answers [`Expiry::Unknown`]; the memory and
+    /// Redis backends (one round trip: `GET` and `PTTL` pipelined) know, and layers forward it.
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        Ok(self.get(key).await?.map(|v| (v, Expiry::Unknown)))
+    }
+
+    /// [`get_many`](Self::get_many) with each entry's remaining time, as
+    /// [`get_with_ttl`](Self::get_with_ttl).
+    async fn get_many_with_ttl(&self, keys: &[&str]) -> Result<Vec<Option<(Bytes, Expiry)>>> {
+        Ok(self
+            .get_many(keys)
+            .await?
+            .into_iter()
+            .map(|v| v.map(|v| (v, Expiry::Unknown)))
+            .collect())
+    }
 
     /// Writes `value` under `key`.
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()>;
@@ -158,6 +189,31 @@ macro_rules! forward_backend {
                 Self: 'a,
             {
                 (**self).get(key)
+            }
+
+            fn get_with_ttl<'l0, 'l1, 'a>(
+                &'l0 self,
+                key: &'l1 str,
+            ) -> BoxFuture<'a, Result<Option<(Bytes, Expiry)>>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                Self: 'a,
+            {
+                (**self).get_with_ttl(key)
+            }
+
+            fn get_many_with_ttl<'l0, 'l1, 'l2, 'a>(
+                &'l0 self,
+                keys: &'l1 [&'l2 str],
+            ) -> BoxFuture<'a, Result<Vec<Option<(Bytes, Expiry)>>>>
+            where
+                'l0: 'a,
+                'l1: 'a,
+                'l2: 'a,
+                Self: 'a,
+            {
+                (**self).get_many_with_ttl(keys)
             }
 
             fn set<'l0, 'l1, 'a>(

@@ -30,11 +30,13 @@ mod health;
 pub mod key;
 pub mod lock;
 pub mod metrics;
+pub mod pubsub;
 mod serializer;
 mod value;
 
 pub use async_trait::async_trait;
-pub use backend::{CacheBackend, SharedBackend};
+pub use backend::{CacheBackend, Expiry, SharedBackend};
+pub use pubsub::{PubSub, SharedPubSub, Subscription, SubscriptionEvent};
 pub use bytes::Bytes;
 pub use capabilities::Capabilities;
 pub use error::{BoxError, Error, ErrorKind, Operation, Result};

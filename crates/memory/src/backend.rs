@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use lexicache_core::glob::Pattern;
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, EventBus, HealthCheckResult,
+    async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, EventBus, Expiry,
+    HealthCheckResult,
     KeyRules, Operation, Result,
 };
 
@@ -172,6 +173,18 @@ impl MemoryBackend {
             .map(|e| e.value)
     }
 
+    /// The live entry's bytes and remaining time on tokio's clock.
+    fn lookup_with_ttl(&self, key: &str) -> Option<(Bytes, Expiry)> {
+        let entry = self
+            .with_key(key, |k| self.shared.cache.get(k))
+            .filter(Entry::is_live)?;
+        let expiry = match entry.expires_at {
+            None => Expiry::Never,
+            Some(at) => Expiry::In(at.saturating_duration_since(tokio::time::Instant::now())),
+        };
+        Some((entry.value.into_bytes(), expiry))
+    }
+
     /// Removes `key`, returning whether a live entry was there.
     fn remove(&self, key: &str) -> bool {
         self.with_key(key, |k| self.shared.cache.remove(k))
@@ -266,6 +279,18 @@ impl CacheBackend for MemoryBackend {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.check_key(key, Operation::Get)?;
         Ok(self.lookup(key).map(CacheValue::into_bytes))
+    }
+
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        self.check_key(key, Operation::Get)?;
+        Ok(self.lookup_with_ttl(key))
+    }
+
+    async fn get_many_with_ttl(&self, keys: &[&str]) -> Result<Vec<Option<(Bytes, Expiry)>>> {
+        for k in keys {
+            self.check_key(k, Operation::GetMany)?;
+        }
+        Ok(keys.iter().map(|k| self.lookup_with_ttl(k)).collect())
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
