@@ -29,6 +29,9 @@ pub struct Capabilities {
     /// Entries live in this process, and the backend keeps decoded values
     /// ([`CacheValue::object`](crate::CacheValue::object)) so hits need not decode bytes.
     pub in_process: bool,
+    /// `set_entry` keeps the decoded object and `get_entry` hands it back, so writers should
+    /// attach it. True for in-process backends, and for a two-level cache, whose L1 keeps it.
+    pub keeps_objects: bool,
     /// Expiry follows tokio's clock, so tests can use `tokio::time::pause` and `advance`.
     pub tokio_clock: bool,
     /// Entries are visible to other processes sharing the backend.
@@ -49,6 +52,7 @@ impl Default for Capabilities {
             native_ttl: false,
             native_batch: false,
             in_process: false,
+            keeps_objects: false,
             tokio_clock: false,
             distributed: false,
             max_key_len: crate::key::DEFAULT_MAX_KEY_LEN,

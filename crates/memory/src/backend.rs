@@ -270,6 +270,7 @@ impl CacheBackend for MemoryBackend {
         caps.native_ttl = true;
         caps.native_batch = true;
         caps.in_process = true;
+        caps.keeps_objects = true;
         caps.tokio_clock = true;
         caps.max_key_len = self.shared.key_rules.max_key_len();
         caps.max_value_size = Some(self.shared.max_value_size);

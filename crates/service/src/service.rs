@@ -48,8 +48,10 @@ pub(crate) struct Inner<S> {
     pub(crate) metrics: Arc<CacheMetrics>,
     events: Option<EventBus>,
     key_rules: KeyRules,
-    /// The stack keeps decoded objects, so writes attach them and typed hits skip decoding.
+    /// The stack lives in this process: batches go key by key, so typed hits skip decoding.
     pub(crate) in_process: bool,
+    /// The stack keeps decoded objects, so writes attach them and typed hits skip decoding.
+    keeps_objects: bool,
     max_value_size: Option<usize>,
     pub(crate) flights: SingleFlight,
     pub(crate) protection: Protection,
@@ -181,6 +183,7 @@ impl<S: Serializer> CacheService<S> {
                 events: parts.events,
                 key_rules: parts.key_rules,
                 in_process: parts.caps.in_process,
+                keeps_objects: parts.caps.keeps_objects || parts.caps.in_process,
                 max_value_size: parts.caps.max_value_size,
                 flights,
                 protection: parts.protection,
@@ -723,7 +726,7 @@ impl<S: Serializer> CacheService<S> {
             bytes = framed.into();
         }
         self.check_size(bytes.len(), op)?;
-        Ok(if self.inner.in_process {
+        Ok(if self.inner.keeps_objects {
             // `Bytes` made from a `Vec` allocates its shared reference count lazily, on its first
             // clone. Left alone, that is the first cache hit, which puts the count far from the
             // entry's other allocations, and every later hit pays a cache miss on it. Cloning

@@ -37,6 +37,7 @@ impl<B: CacheBackend> CacheBackend for BytesOnly<B> {
     fn capabilities(&self) -> Capabilities {
         let mut caps = self.0.capabilities();
         caps.in_process = false;
+        caps.keeps_objects = false;
         caps
     }
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {

@@ -55,24 +55,43 @@ impl Shared {
             .await;
     }
 
-    /// Copies `value` into L1 for `ttl` unless an invalidation of `key` came after `snap`; in
-    /// that case (or when L1 may not be filled) the key is dropped from L1 instead.
+    /// Copies an L2 read into L1 for `ttl`, unless an invalidation or a local write of `key`
+    /// came after `snap` (the read may then be older than either), or L1 may not be filled.
     async fn fill(&self, key: &str, snap: Snapshot, value: CacheValue, ttl: Duration) {
-        let allowed = !ttl.is_zero() && self.sync.as_ref().is_none_or(Sync::may_fill);
-        if allowed
-            && self
-                .gate
-                .fill(snap, async {
-                    if self.l1.set_entry(key, value, Some(ttl)).await.is_err() {
-                        // Too large for L1, say: whatever L1 held is now old.
-                        let _ = self.l1.delete(key).await;
-                    }
-                })
-                .await
-        {
+        if ttl.is_zero() || !self.sync.as_ref().is_none_or(Sync::may_fill) {
             return;
         }
-        self.evict(key).await;
+        self.gate
+            .fill(snap, async {
+                // Too large for L1, say: then it is simply not kept.
+                let _ = self.l1.set_entry(key, value, Some(ttl)).await;
+            })
+            .await;
+    }
+
+    /// Lands a local write's value in L1 for `ttl`, or drops the key from L1 when an
+    /// invalidation or another local write came after `snap` (taken before the L2 write).
+    async fn land(&self, key: &str, snap: Snapshot, value: CacheValue, ttl: Duration) {
+        let keep = !ttl.is_zero() && self.sync.as_ref().is_none_or(Sync::may_fill);
+        self.gate
+            .write(
+                snap,
+                async {
+                    let stored = if keep {
+                        self.l1.set_entry(key, value, Some(ttl)).await.is_ok()
+                    } else {
+                        false
+                    };
+                    if !stored {
+                        // Whatever L1 held is older than this write.
+                        let _ = self.l1.delete(key).await;
+                    }
+                },
+                async {
+                    let _ = self.l1.delete(key).await;
+                },
+            )
+            .await;
     }
 
     /// The L1 TTL of a copy of an entry that has `expiry` left in L2.
@@ -124,7 +143,7 @@ impl Shared {
             self.after_failed_write(&[key]).await;
             return Err(e);
         }
-        self.fill(key, snap, value, self.write_ttl(ttl)).await;
+        self.land(key, snap, value, self.write_ttl(ttl)).await;
         self.publish(Op::Keys(vec![key.to_owned()])).await
     }
 }
@@ -202,9 +221,9 @@ pub struct TieredStats {
 }
 
 impl TieredBackend {
-    /// A builder over `l1` and `l2`.
-    pub fn builder(l1: MemoryBackend, l2: impl Into<SharedBackend>) -> TieredBackendBuilder {
-        TieredBackendBuilder::new(l1, l2.into())
+    /// A builder over `l1` and `l2` (any backend; an `Arc<dyn CacheBackend>` too).
+    pub fn builder(l1: MemoryBackend, l2: impl CacheBackend) -> TieredBackendBuilder {
+        TieredBackendBuilder::new(l1, Arc::new(l2))
     }
 
     pub(crate) fn from_parts(shared: Arc<Shared>, tasks: Vec<JoinHandle<()>>) -> Self {
@@ -282,6 +301,7 @@ impl CacheBackend for TieredBackend {
         let mut caps = self.shared.l2.capabilities();
         // Batches must reach L2 as batches; decoded objects are kept in L1 all the same.
         caps.in_process = false;
+        caps.keeps_objects = true;
         caps
     }
 
@@ -331,7 +351,7 @@ impl CacheBackend for TieredBackend {
             }
         };
         if wrote {
-            s.fill(key, snap, CacheValue::from_bytes(value), s.write_ttl(ttl))
+            s.land(key, snap, CacheValue::from_bytes(value), s.write_ttl(ttl))
                 .await;
             s.publish(Op::Keys(vec![key.to_owned()])).await?;
         }
@@ -385,7 +405,7 @@ impl CacheBackend for TieredBackend {
             return Err(e);
         }
         for ((key, value), snap) in items.iter().zip(snaps) {
-            s.fill(key, snap, CacheValue::from_bytes(value.clone()), s.write_ttl(ttl))
+            s.land(key, snap, CacheValue::from_bytes(value.clone()), s.write_ttl(ttl))
                 .await;
         }
         s.publish(Op::Keys(items.iter().map(|(k, _)| (*k).to_owned()).collect()))

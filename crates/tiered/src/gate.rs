@@ -88,6 +88,24 @@ impl Gate {
         true
     }
 
+    /// Lands a local write's copy: runs `set` if no invalidation touched the key since `snap`,
+    /// else `remove`, and in both cases bumps the key's stripe, so a read of L2 that started
+    /// before the write (and may have seen the old value) cannot land after it, nor can an
+    /// older concurrent write.
+    pub(crate) async fn write<S: Future, R: Future>(&self, snap: Snapshot, set: S, remove: R) {
+        let _global = self.global_lock.read().await;
+        let stripe = &self.stripes[snap.stripe];
+        let _stripe = stripe.lock.lock().await;
+        if self.global.load(Ordering::SeqCst) == snap.global
+            && stripe.generation.load(Ordering::SeqCst) == snap.local
+        {
+            set.await;
+        } else {
+            remove.await;
+        }
+        stripe.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Invalidates one key: bumps its stripe, then runs `remove`.
     pub(crate) async fn invalidate_key<F: Future>(&self, key: &str, remove: F) -> F::Output {
         let _global = self.global_lock.read().await;
@@ -130,6 +148,30 @@ mod tests {
         let snap = gate.snapshot("k");
         gate.invalidate_all(async {}).await;
         assert!(!gate.fill(snap, async {}).await);
+    }
+
+    #[tokio::test]
+    async fn a_write_drops_reads_that_started_before_it() {
+        let gate = Gate::new();
+        let read = gate.snapshot("k");
+        let write = gate.snapshot("k");
+        let mut landed = false;
+        gate.write(write, async { landed = true }, async {}).await;
+        assert!(landed);
+        assert!(!gate.fill(read, async {}).await);
+    }
+
+    #[tokio::test]
+    async fn the_older_of_two_racing_writes_removes_instead_of_landing() {
+        let gate = Gate::new();
+        let (first, second) = (gate.snapshot("k"), gate.snapshot("k"));
+        gate.write(second, async {}, async { panic!("the first to land sets") }).await;
+        let mut removed = false;
+        gate.write(first, async { panic!("a write older than a landed one") }, async {
+            removed = true;
+        })
+        .await;
+        assert!(removed);
     }
 
     #[tokio::test]
