@@ -132,8 +132,13 @@ impl Shared {
         let Some((value, expiry)) = self.l2.get_with_ttl(key).await? else {
             return Ok(None);
         };
-        self.fill(key, snap, CacheValue::from_bytes(value.clone()), self.ttl_for(expiry))
-            .await;
+        self.fill(
+            key,
+            snap,
+            CacheValue::from_bytes(value.clone()),
+            self.ttl_for(expiry),
+        )
+        .await;
         Ok(Some(value))
     }
 
@@ -384,8 +389,13 @@ impl CacheBackend for TieredBackend {
         let found = s.l2.get_many_with_ttl(&wanted).await?;
         for ((&i, snap), entry) in missing.iter().zip(snaps).zip(found) {
             if let Some((value, expiry)) = entry {
-                s.fill(keys[i], snap, CacheValue::from_bytes(value.clone()), s.ttl_for(expiry))
-                    .await;
+                s.fill(
+                    keys[i],
+                    snap,
+                    CacheValue::from_bytes(value.clone()),
+                    s.ttl_for(expiry),
+                )
+                .await;
                 out[i] = Some(value);
             }
         }
@@ -405,11 +415,18 @@ impl CacheBackend for TieredBackend {
             return Err(e);
         }
         for ((key, value), snap) in items.iter().zip(snaps) {
-            s.land(key, snap, CacheValue::from_bytes(value.clone()), s.write_ttl(ttl))
-                .await;
+            s.land(
+                key,
+                snap,
+                CacheValue::from_bytes(value.clone()),
+                s.write_ttl(ttl),
+            )
+            .await;
         }
-        s.publish(Op::Keys(items.iter().map(|(k, _)| (*k).to_owned()).collect()))
-            .await
+        s.publish(Op::Keys(
+            items.iter().map(|(k, _)| (*k).to_owned()).collect(),
+        ))
+        .await
     }
 
     async fn delete_many(&self, keys: &[&str]) -> Result<u64> {

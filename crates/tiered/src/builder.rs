@@ -151,7 +151,11 @@ impl TieredBackendBuilder {
             .map_err(|e| e.with_backend(self.name.clone()))?;
         let shared = Arc::new(self.shared(Some(sync)));
         let tasks = vec![
-            tokio::spawn(run_subscriber(shared.clone(), subscription, heartbeat.clone())),
+            tokio::spawn(run_subscriber(
+                shared.clone(),
+                subscription,
+                heartbeat.clone(),
+            )),
             tokio::spawn(run_publisher(shared.clone(), queue)),
             tokio::spawn(run_heartbeats(shared.clone(), heartbeat)),
         ];

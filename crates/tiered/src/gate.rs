@@ -165,11 +165,16 @@ mod tests {
     async fn the_older_of_two_racing_writes_removes_instead_of_landing() {
         let gate = Gate::new();
         let (first, second) = (gate.snapshot("k"), gate.snapshot("k"));
-        gate.write(second, async {}, async { panic!("the first to land sets") }).await;
+        gate.write(second, async {}, async { panic!("the first to land sets") })
+            .await;
         let mut removed = false;
-        gate.write(first, async { panic!("a write older than a landed one") }, async {
-            removed = true;
-        })
+        gate.write(
+            first,
+            async { panic!("a write older than a landed one") },
+            async {
+                removed = true;
+            },
+        )
         .await;
         assert!(removed);
     }

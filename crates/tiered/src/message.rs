@@ -52,12 +52,18 @@ impl Invalidation {
         out.extend_from_slice(INVALIDATION_MAGIC);
         out.extend_from_slice(&self.publisher.to_le_bytes());
         out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&u32::try_from(self.ops.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(
+            &u32::try_from(self.ops.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
         for op in &self.ops {
             match op {
                 Op::Keys(keys) => {
                     out.push(1);
-                    out.extend_from_slice(&u32::try_from(keys.len()).unwrap_or(u32::MAX).to_le_bytes());
+                    out.extend_from_slice(
+                        &u32::try_from(keys.len()).unwrap_or(u32::MAX).to_le_bytes(),
+                    );
                     for k in keys {
                         put_str(&mut out, k);
                     }

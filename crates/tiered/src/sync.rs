@@ -188,7 +188,10 @@ pub(crate) async fn run_publisher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Re
         let result = publish_with_retry(sync, &shared.name, Bytes::from(message.encode())).await;
         match &result {
             Ok(()) => sync.counters.published.fetch_add(1, Ordering::Relaxed),
-            Err(_) => sync.counters.publish_failures.fetch_add(1, Ordering::Relaxed),
+            Err(_) => sync
+                .counters
+                .publish_failures
+                .fetch_add(1, Ordering::Relaxed),
         };
         for r in batch.drain(..) {
             if let Some(done) = r.done {
@@ -204,7 +207,11 @@ async fn publish_with_retry(sync: &Sync, name: &str, payload: Bytes) -> Result<(
     let deadline = Instant::now() + sync.max_staleness;
     let mut pause = Duration::from_millis(5);
     loop {
-        match sync.pubsub.publish(INVALIDATION_CHANNEL, payload.clone()).await {
+        match sync
+            .pubsub
+            .publish(INVALIDATION_CHANNEL, payload.clone())
+            .await
+        {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == ErrorKind::Config || Instant::now() + pause >= deadline => {
                 tracing::warn!(backend = %name, error = %e, "tiered: invalidation not published");

@@ -58,7 +58,9 @@ async fn a_miss_in_both_levels_is_a_miss_and_fills_nothing() {
 async fn the_l1_copy_never_outlives_the_ttl_it_was_written_with() {
     let l2 = MemoryBackend::new();
     let t = tiered(&l2, Duration::from_secs(30)).await;
-    t.set("k", b("v"), Some(Duration::from_secs(2))).await.unwrap();
+    t.set("k", b("v"), Some(Duration::from_secs(2)))
+        .await
+        .unwrap();
     tokio::time::advance(Duration::from_millis(2001)).await;
     assert_eq!(t.l1().get("k").await.unwrap(), None);
     assert_eq!(t.get("k").await.unwrap(), None);
@@ -68,7 +70,9 @@ async fn the_l1_copy_never_outlives_the_ttl_it_was_written_with() {
 async fn an_l1_copy_of_an_l2_entry_never_outlives_what_the_entry_had_left() {
     let l2 = MemoryBackend::new();
     let t = tiered(&l2, Duration::from_secs(30)).await;
-    l2.set("k", b("v"), Some(Duration::from_secs(10))).await.unwrap();
+    l2.set("k", b("v"), Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
     tokio::time::advance(Duration::from_secs(7)).await;
     assert_eq!(t.get("k").await.unwrap(), Some(b("v")));
     match t.l1().get_with_ttl("k").await.unwrap() {
@@ -83,7 +87,9 @@ async fn an_l1_copy_of_an_l2_entry_never_outlives_what_the_entry_had_left() {
 async fn the_l1_ttl_is_configured_separately_and_caps_longer_ttls() {
     let l2 = MemoryBackend::new();
     let t = tiered(&l2, Duration::from_secs(1)).await;
-    t.set("k", b("v"), Some(Duration::from_secs(60))).await.unwrap();
+    t.set("k", b("v"), Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
     t.set("forever", b("v"), None).await.unwrap();
     tokio::time::advance(Duration::from_millis(1001)).await;
     assert_eq!(t.l1().get("k").await.unwrap(), None);
@@ -97,10 +103,18 @@ async fn the_l1_ttl_is_configured_separately_and_caps_longer_ttls() {
 async fn deletes_batches_patterns_and_clear_reach_both_levels() {
     let l2 = MemoryBackend::new();
     let t = tiered(&l2, Duration::from_secs(30)).await;
-    t.set_many(&[("a:1", b("1")), ("a:2", b("2")), ("b:1", b("3")), ("c", b("4"))], None)
-        .await
-        .unwrap();
-    assert_eq!(t.delete("c").await.unwrap(), true);
+    t.set_many(
+        &[
+            ("a:1", b("1")),
+            ("a:2", b("2")),
+            ("b:1", b("3")),
+            ("c", b("4")),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(t.delete("c").await.unwrap());
     assert_eq!(t.l1().get("c").await.unwrap(), None);
     assert_eq!(l2.get("c").await.unwrap(), None);
 
@@ -126,7 +140,10 @@ async fn get_many_serves_l1_hits_and_fills_the_rest_from_l2_in_order() {
     let t = tiered(&l2, Duration::from_secs(30)).await;
     t.set("in-l1", b("1"), None).await.unwrap();
     l2.set("in-l2", b("2"), None).await.unwrap();
-    let got = t.get_many(&["in-l2", "absent", "in-l1", "in-l2"]).await.unwrap();
+    let got = t
+        .get_many(&["in-l2", "absent", "in-l1", "in-l2"])
+        .await
+        .unwrap();
     assert_eq!(got, vec![Some(b("2")), None, Some(b("1")), Some(b("2"))]);
     assert_eq!(t.l1().get("in-l2").await.unwrap(), Some(b("2")));
 }
@@ -252,7 +269,11 @@ async fn a_read_that_raced_a_write_does_not_put_the_old_value_back_into_l1() {
         .unwrap();
     // Hold every read: the reader below reads "old", and its answer is delayed.
     let permits = held.hold.available_permits();
-    let all = held.hold.acquire_many(u32::try_from(permits).unwrap()).await.unwrap();
+    let all = held
+        .hold
+        .acquire_many(u32::try_from(permits).unwrap())
+        .await
+        .unwrap();
     let reader = tokio::spawn({
         let t = t.clone();
         async move { t.get("k").await.unwrap() }
@@ -261,7 +282,11 @@ async fn a_read_that_raced_a_write_does_not_put_the_old_value_back_into_l1() {
     // Meanwhile a write lands and returns.
     t.set("k", b("new"), None).await.unwrap();
     drop(all);
-    assert_eq!(reader.await.unwrap(), Some(b("old")), "the racing read answers what it read");
+    assert_eq!(
+        reader.await.unwrap(),
+        Some(b("old")),
+        "the racing read answers what it read"
+    );
     assert_eq!(
         t.l1().get("k").await.unwrap(),
         Some(b("new")),
@@ -279,7 +304,11 @@ async fn a_read_that_raced_a_delete_leaves_l1_empty() {
         .await
         .unwrap();
     let permits = held.hold.available_permits();
-    let all = held.hold.acquire_many(u32::try_from(permits).unwrap()).await.unwrap();
+    let all = held
+        .hold
+        .acquire_many(u32::try_from(permits).unwrap())
+        .await
+        .unwrap();
     let reader = tokio::spawn({
         let t = t.clone();
         async move { t.get("k").await.unwrap() }
@@ -300,7 +329,8 @@ async fn a_failed_write_drops_the_l1_copy_and_returns_the_error() {
         .await
         .unwrap();
     t.set("k", b("old"), None).await.unwrap();
-    held.fail_writes.store(true, std::sync::atomic::Ordering::SeqCst);
+    held.fail_writes
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     // The write timed out, yet landed in L2: L1 must not keep "old".
     let err = t.set("k", b("new"), None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
