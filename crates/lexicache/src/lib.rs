@@ -152,6 +152,15 @@ pub mod memcached {
     pub use lexicache_memcached::*;
 }
 
+#[cfg(feature = "tiered")]
+pub use lexicache_tiered::{TieredBackend, TieredBackendBuilder};
+
+/// The two-level cache (feature `tiered`): the whole `lexicache-tiered` crate.
+#[cfg(feature = "tiered")]
+pub mod tiered {
+    pub use lexicache_tiered::*;
+}
+
 /// The names most programs need: `use lexicache::prelude::*;`.
 pub mod prelude {
     pub use crate::{
