@@ -113,6 +113,7 @@ impl CacheBackend for Reference {
             caps.clear = true;
             caps.list_keys = true;
             caps.in_process = true;
+            caps.keeps_objects = true;
             caps.tokio_clock = true;
             caps.max_value_size = Some(MAX_VALUE);
         }
