@@ -119,6 +119,19 @@ impl MemoryBackend {
         self.shared.cache.weighted_size()
     }
 
+    /// [`get_entry`](CacheBackend::get_entry) without a future: the memory backend never
+    /// waits, so a caller that already runs in a future (a two-level cache's L1 hit) saves the
+    /// boxed future of the trait call.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::KeyInvalid`](lexicache_core::ErrorKind::KeyInvalid), as `get_entry`.
+    #[inline]
+    pub fn get_entry_now(&self, key: &str) -> Result<Option<CacheValue>> {
+        self.check_key(key, Operation::Get)?;
+        Ok(self.lookup(key))
+    }
+
     /// Runs moka's pending housekeeping now: evictions, expirations and their events.
     pub fn run_pending_tasks(&self) {
         self.shared.cache.run_pending_tasks();

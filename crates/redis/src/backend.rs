@@ -17,8 +17,8 @@ use futures::future::{join_all, try_join_all};
 use futures::{Stream, StreamExt};
 use lexicache_core::glob::Pattern;
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, EventBus, HealthCheckResult,
-    KeyRules, Operation, Result, SharedLockStore,
+    async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, EventBus, Expiry,
+    HealthCheckResult, KeyRules, Operation, Result, SharedLockStore,
 };
 
 use crate::builder::RedisBackendBuilder;
@@ -26,6 +26,7 @@ use crate::config::{Deployment, RedisConfig};
 use crate::error::map_error;
 use crate::lock::RedisLockStore;
 use crate::pattern::scan_match;
+use crate::pubsub::RedisPubSub;
 
 /// Keys asked for per `SCAN` page.
 const SCAN_COUNT: u32 = 1000;
@@ -99,6 +100,19 @@ enum Write {
 fn px(ttl: Duration) -> Expiration {
     let ms = ttl.as_nanos().div_ceil(1_000_000).max(1);
     Expiration::PX(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// An entry from a `GET` reply and a `PTTL` reply read in one pipeline.
+///
+/// `PTTL` is `-1` for a key without expiry and `-2` for a missing key: a value whose key
+/// expired between the two commands is a miss.
+fn with_expiry(value: Option<Bytes>, pttl: i64) -> Option<(Bytes, Expiry)> {
+    let value = value?;
+    match pttl {
+        -1 => Some((value, Expiry::Never)),
+        ms if ms >= 0 => Some((value, Expiry::In(Duration::from_millis(ms.unsigned_abs())))),
+        _ => None,
+    }
 }
 
 /// The server a cluster slot lives on, for grouping keys per round trip.
@@ -185,6 +199,14 @@ impl RedisBackend {
         RedisLockStore::from_parts(self.clone(), self.shared.cmd.clone(), self.shared.key_rules)
     }
 
+    /// Publish/subscribe on this backend's server, with channels inside this namespace's
+    /// prefix (see [`RedisPubSub`]). Cheap: publishing shares this backend's client; each
+    /// subscription opens a connection of its own.
+    #[must_use]
+    pub fn pubsub(&self) -> RedisPubSub {
+        RedisPubSub::from_parts(self.shared.clone(), self.prefix.clone())
+    }
+
     /// Whether every connection of the client is up.
     #[must_use]
     pub fn is_connected(&self) -> bool {
@@ -262,6 +284,32 @@ impl RedisBackend {
             .get::<Option<Bytes>, _>(self.key(key))
             .await
             .map_err(|e| self.error(e, Operation::Get))
+    }
+
+    /// `GET` and `PTTL` of each full key, pipelined in one round trip, in order.
+    async fn read_with_ttl(&self, keys: &[Key]) -> Result<Vec<Option<(Bytes, Expiry)>>, FredError> {
+        let pipeline = self
+            .shared
+            .client
+            .pipeline()
+            .with_options(&self.shared.options);
+        for key in keys {
+            pipeline.get::<(), _>(key.clone()).await?;
+            pipeline.pttl::<(), _>(key.clone()).await?;
+        }
+        let replies: Vec<Value> = pipeline.all().await?;
+        let mut replies = replies.into_iter();
+        let mut out = Vec::with_capacity(keys.len());
+        while let (Some(value), Some(pttl)) = (replies.next(), replies.next()) {
+            out.push(with_expiry(value.convert()?, pttl.convert()?));
+        }
+        if out.len() != keys.len() {
+            return Err(FredError::new(
+                fred::error::ErrorKind::Parse,
+                "a GET/PTTL pipeline answered with the wrong number of replies",
+            ));
+        }
+        Ok(out)
     }
 
     /// `SET .. PX` (or `DEL` for a zero TTL), shared by `set` and `set_entry`.
@@ -511,6 +559,40 @@ impl CacheBackend for RedisBackend {
         self.write(key, value, ttl).await
     }
 
+    /// `GET` and `PTTL` pipelined: one round trip.
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        self.check_key(key, Operation::Get)?;
+        let mut read = self
+            .read_with_ttl(&[self.key(key)])
+            .await
+            .map_err(|e| self.error(e, Operation::Get))?;
+        Ok(read.pop().flatten())
+    }
+
+    /// `GET` and `PTTL` of every key in one pipeline (one per hash slot in a cluster, all in
+    /// flight at once), answered in order.
+    async fn get_many_with_ttl(&self, keys: &[&str]) -> Result<Vec<Option<(Bytes, Expiry)>>> {
+        let full = self.keys(keys, Operation::GetMany)?;
+        if full.is_empty() {
+            return Ok(Vec::new());
+        }
+        let err = |e| self.error(e, Operation::GetMany);
+        if !self.is_cluster() {
+            return self.read_with_ttl(&full).await.map_err(err);
+        }
+        let groups = group_by_slot(full);
+        let replies = try_join_all(groups.iter().map(|(keys, _)| self.read_with_ttl(keys)))
+            .await
+            .map_err(err)?;
+        let mut out = vec![None; keys.len()];
+        for ((_, positions), entries) in groups.into_iter().zip(replies) {
+            for (pos, entry) in positions.into_iter().zip(entries) {
+                out[pos] = entry;
+            }
+        }
+        Ok(out)
+    }
+
     async fn delete(&self, key: &str) -> Result<bool> {
         self.check_key(key, Operation::Delete)?;
         self.shared
@@ -720,6 +802,25 @@ mod tests {
         assert_eq!(px(Duration::from_micros(1500)), Expiration::PX(2));
         assert_eq!(px(Duration::from_millis(250)), Expiration::PX(250));
         assert_eq!(px(Duration::from_secs(2)), Expiration::PX(2000));
+    }
+
+    #[test]
+    fn pttl_replies_map_to_expiries_and_an_expired_key_is_a_miss() {
+        let v = Bytes::from_static(b"v");
+        assert_eq!(
+            with_expiry(Some(v.clone()), -1),
+            Some((v.clone(), Expiry::Never))
+        );
+        assert_eq!(
+            with_expiry(Some(v.clone()), 1500),
+            Some((v.clone(), Expiry::In(Duration::from_millis(1500))))
+        );
+        assert_eq!(
+            with_expiry(Some(v.clone()), 0),
+            Some((v.clone(), Expiry::In(Duration::ZERO)))
+        );
+        assert_eq!(with_expiry(Some(v), -2), None);
+        assert_eq!(with_expiry(None, -2), None);
     }
 
     #[test]

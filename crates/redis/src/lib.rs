@@ -65,6 +65,7 @@ mod error;
 mod events;
 mod lock;
 mod pattern;
+mod pubsub;
 
 pub use backend::RedisBackend;
 pub use builder::{RedisBackendBuilder, DEFAULT_MAX_VALUE_SIZE};
@@ -75,3 +76,6 @@ pub use config::{
 };
 pub use fred;
 pub use lock::{RedisLockStore, DEFAULT_FENCE_TTL};
+pub use pubsub::{
+    RedisPubSub, DEFAULT_SUBSCRIBER_NAME, EVENT_QUEUE, SUBSCRIBER_BROADCAST_CAPACITY,
+};

@@ -124,6 +124,7 @@ pub mod bench;
 mod bytes_only;
 mod cases;
 mod ctx;
+pub mod process;
 mod registry;
 mod runner;
 pub mod servers;

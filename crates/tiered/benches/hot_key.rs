@@ -216,8 +216,10 @@ fn setup() -> (Runtime, Arc<Fixture>) {
         ];
         let value = hot_value();
         for ((backend, service), setup) in backends.iter().zip(&services).zip(Setup::ALL) {
-            // The tiered backends' L1 copies carry the L1 TTL whatever the write says.
-            let ttl = (setup == Setup::MemoryTtl).then_some(HOT_TTL);
+            // Only `memory` goes without a TTL. The tiered backends' L1 copies carry the L1 TTL
+            // (30 s) whatever the write says; their TTL keeps a run that panics before its
+            // cleanup from leaving keys on the shared Redis for good.
+            let ttl = (setup != Setup::Memory).then_some(HOT_TTL);
             backend
                 .set(RAW_KEY, Bytes::from(value.clone().into_bytes()), ttl)
                 .await

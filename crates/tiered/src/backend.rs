@@ -313,8 +313,8 @@ impl CacheBackend for TieredBackend {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let s = &*self.shared;
         if s.serving() {
-            if let Ok(Some(hit)) = s.l1.get(key).await {
-                return Ok(Some(hit));
+            if let Ok(Some(hit)) = s.l1.get_entry_now(key) {
+                return Ok(Some(hit.into_bytes()));
             }
         }
         s.read_through(key).await
@@ -509,7 +509,7 @@ impl CacheBackend for TieredBackend {
     async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {
         let s = &*self.shared;
         if s.serving() {
-            if let Ok(Some(hit)) = s.l1.get_entry(key).await {
+            if let Ok(Some(hit)) = s.l1.get_entry_now(key) {
                 return Ok(Some(hit));
             }
         }

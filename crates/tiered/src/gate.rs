@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Mutex, RwLock};
 
 /// Stripes of the per-key generations. A collision only costs a dropped fill.
-pub(crate) const STRIPES: usize = 256;
+pub(crate) const STRIPES: usize = 1024;
 
 struct Stripe {
     lock: Mutex<()>,
