@@ -1,19 +1,23 @@
-//! Backend settings: the flattened [`CacheBackendConfig`] (`type: memory | redis | memcached`)
-//! and the typed [`MemoryBackendConfig`], [`RedisBackendConfig`] and
-//! [`MemcachedBackendConfig`].
+//! Backend settings: the flattened [`CacheBackendConfig`] (`type: memory | redis | memcached |
+//! tiered`) and the typed [`MemoryBackendConfig`], [`RedisBackendConfig`],
+//! [`MemcachedBackendConfig`] and [`TieredBackendConfig`].
 //!
-//! Every backend has `name`, `enabled`, `default`, `prefix`, `default_ttl`, `max_value_size`
-//! and `clear_on_start`; the rest belongs to one type. A field of another type (`servers` on a
-//! Redis backend, say) is an error naming the field and the type it belongs to, never ignored.
+//! Every backend has `name`, `enabled`, `default` and `clear_on_start`; memory, Redis and
+//! memcached backends also have `prefix`, `default_ttl` and `max_value_size`; the rest belongs
+//! to one type. A field of another type (`servers` on a Redis backend, say) is an error naming
+//! the field and the type it belongs to, never ignored. A tiered backend nests the settings of
+//! its two levels: `l1` (memory bounds) and `l2` (a whole memory, Redis or memcached section).
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::de;
 use crate::secret::Secret;
+
+pub use lexicache_tiered::{DEFAULT_L1_TTL, DEFAULT_MAX_STALENESS};
 
 /// The memory backend's default entry bound (`lexicache_memory::DEFAULT_MAX_ENTRIES`).
 pub const DEFAULT_MEMORY_MAX_ENTRIES: u64 = 100_000;
@@ -36,11 +40,13 @@ pub enum BackendType {
     Redis,
     /// One or more memcached servers (`lexicache-memcached`).
     Memcached,
+    /// An in-process L1 in front of a memory, Redis or memcached L2 (`lexicache-tiered`).
+    Tiered,
 }
 
 impl BackendType {
     /// Every type.
-    pub const ALL: [BackendType; 3] = [Self::Memory, Self::Redis, Self::Memcached];
+    pub const ALL: [BackendType; 4] = [Self::Memory, Self::Redis, Self::Memcached, Self::Tiered];
 
     /// The name written in `type`.
     #[must_use]
@@ -49,6 +55,7 @@ impl BackendType {
             Self::Memory => "memory",
             Self::Redis => "redis",
             Self::Memcached => "memcached",
+            Self::Tiered => "tiered",
         }
     }
 
@@ -59,6 +66,7 @@ impl BackendType {
             Self::Memory => MEMORY_FIELDS,
             Self::Redis => REDIS_FIELDS,
             Self::Memcached => MEMCACHED_FIELDS,
+            Self::Tiered => TIERED_FIELDS,
         }
     }
 }
@@ -128,6 +136,24 @@ const MEMCACHED_FIELDS: &[&str] = &[
     "backoff_max",
 ];
 
+const TIERED_FIELDS: &[&str] = &[
+    "type",
+    "name",
+    "enabled",
+    "default",
+    "clear_on_start",
+    "l1_ttl",
+    "max_staleness",
+    "heartbeat_interval",
+    "invalidation",
+    "l1",
+    "l2",
+];
+
+/// The fields every backend has that a tiered backend's `l2` section does not take: the
+/// tiered backend's own count.
+pub(crate) const TIERED_L2_REFUSED: &[&str] = &["name", "enabled", "default", "clear_on_start"];
+
 /// One backend: `type` selects the variant, whose fields sit beside it (the flattened form of
 /// the reference's `CacheBackendConfig`).
 ///
@@ -153,6 +179,8 @@ pub enum CacheBackendConfig {
     Redis(RedisBackendConfig),
     /// `type: memcached`.
     Memcached(MemcachedBackendConfig),
+    /// `type: tiered`.
+    Tiered(TieredBackendConfig),
 }
 
 macro_rules! common {
@@ -161,6 +189,7 @@ macro_rules! common {
             CacheBackendConfig::Memory(c) => &c.$field,
             CacheBackendConfig::Redis(c) => &c.$field,
             CacheBackendConfig::Memcached(c) => &c.$field,
+            CacheBackendConfig::Tiered(c) => &c.$field,
         }
     };
 }
@@ -173,6 +202,7 @@ impl CacheBackendConfig {
             Self::Memory(_) => BackendType::Memory,
             Self::Redis(_) => BackendType::Redis,
             Self::Memcached(_) => BackendType::Memcached,
+            Self::Tiered(_) => BackendType::Tiered,
         }
     }
 
@@ -194,16 +224,39 @@ impl CacheBackendConfig {
         *common!(self, default)
     }
 
-    /// The key prefix (`prefix`).
+    /// The key prefix (`prefix`; a tiered backend's is its L2's).
     #[must_use]
     pub fn prefix(&self) -> &str {
-        common!(self, prefix)
+        match self {
+            Self::Memory(c) => &c.prefix,
+            Self::Redis(c) => &c.prefix,
+            Self::Memcached(c) => &c.prefix,
+            Self::Tiered(c) => c.l2.prefix(),
+        }
     }
 
-    /// The TTL of entries written without one (`default_ttl`).
+    /// The TTL of entries written without one (`default_ttl`; a tiered backend's is its
+    /// L2's).
     #[must_use]
     pub fn default_ttl(&self) -> Option<Duration> {
-        *common!(self, default_ttl)
+        match self {
+            Self::Memory(c) => c.default_ttl,
+            Self::Redis(c) => c.default_ttl,
+            Self::Memcached(c) => c.default_ttl,
+            Self::Tiered(c) => c.l2.default_ttl(),
+        }
+    }
+
+    /// The largest value accepted (`max_value_size`; a tiered backend's is its L2's), or
+    /// `None` for the backend's default.
+    #[must_use]
+    pub fn max_value_size(&self) -> Option<usize> {
+        match self {
+            Self::Memory(c) => c.max_value_size,
+            Self::Redis(c) => c.max_value_size,
+            Self::Memcached(c) => c.max_value_size,
+            Self::Tiered(c) => c.l2.max_value_size(),
+        }
     }
 
     /// Whether the provider clears the backend's namespace when it starts (`clear_on_start`).
@@ -496,6 +549,196 @@ impl Default for MemcachedBackendConfig {
             backoff_max: Duration::from_secs(10),
         }
     }
+}
+
+/// How a tiered backend tells other processes what it changed: the `invalidation` field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TieredInvalidation {
+    /// Redis pub/sub over the L2's own server and prefix (the default). Only a Redis L2 can
+    /// carry it: with another L2 the configuration is refused, asking for `none`.
+    #[default]
+    Auto,
+    /// No channel: each process sees its own changes at once, and other processes' changes
+    /// when its L1 copy expires, after at most `l1_ttl`.
+    None,
+}
+
+impl TieredInvalidation {
+    /// The name written in `invalidation`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::None => "none",
+        }
+    }
+}
+
+/// The `l1` section of a tiered backend: the bounds of its in-process memory level. Its name
+/// and prefix are the tiered backend's business, so only the bounds are settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TieredL1Config {
+    /// Bound by entry count. Default 100,000 when `max_bytes` is not set.
+    pub max_entries: Option<u64>,
+    /// Bound by bytes (key + value + 64 bytes per entry) instead of entries. Default: none.
+    pub max_bytes: Option<u64>,
+    /// The largest value kept in L1, in bytes; larger values are served from L2 only.
+    /// Default 64 MiB.
+    pub max_value_size: Option<usize>,
+}
+
+/// `type: tiered`: an in-process memory L1 in front of a memory, Redis or memcached L2, with
+/// invalidation across processes over Redis pub/sub. Maps onto
+/// `lexicache_tiered::TieredBackend::builder()`.
+///
+/// `prefix`, `default_ttl` and `max_value_size` belong to the L2 section (L1 is private to the
+/// process and holds copies of L2's entries); `name`, `enabled`, `default` and
+/// `clear_on_start` belong to the tiered backend, not to `l2`. A copy lives in L1 for at most
+/// `l1_ttl`, and never longer than the L2's `default_ttl` when it has one. `Debug` redacts
+/// the L2's secrets as the L2's own `Debug` does.
+///
+/// ```
+/// use std::time::Duration;
+/// use lexicache_config::{BackendType, CacheBackendConfig, TieredInvalidation, DEFAULT_L1_TTL};
+///
+/// let backend: CacheBackendConfig = serde_json::from_str(
+///     r#"{"type": "tiered", "l1": {"max_entries": 1000},
+///         "l2": {"type": "redis", "url": "redis://127.0.0.1:6390", "prefix": "app:"}}"#,
+/// )
+/// .unwrap();
+/// let CacheBackendConfig::Tiered(tiered) = &backend else { unreachable!() };
+/// assert_eq!(backend.name(), "tiered");
+/// assert_eq!(backend.prefix(), "app:"); // the L2's
+/// assert_eq!(tiered.l2.kind(), BackendType::Redis);
+/// assert_eq!(tiered.l1_ttl, DEFAULT_L1_TTL);
+/// assert_eq!(tiered.invalidation, TieredInvalidation::Auto);
+///
+/// // The outer name counts: `l2` takes none of its own.
+/// let err = serde_json::from_str::<CacheBackendConfig>(
+///     r#"{"type": "tiered", "l2": {"type": "memory", "name": "x"}}"#,
+/// )
+/// .unwrap_err();
+/// assert!(err.to_string().contains("`name` is not a setting of `l2`"), "{err}");
+/// ```
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TieredBackendConfig {
+    /// The backend's unique name. Default `"tiered"`.
+    #[serde(default = "tiered_name")]
+    pub name: String,
+    /// Whether the provider builds it. Default `true`.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Whether this is the default backend. Default `false`.
+    #[serde(default)]
+    pub default: bool,
+    /// Clear the L2 namespace (and L1) when the provider starts. Default `false`; refused in
+    /// production and with a memcached L2.
+    #[serde(default)]
+    pub clear_on_start: bool,
+    /// How long an L1 copy lives at most. Default [`DEFAULT_L1_TTL`] (30 s).
+    #[serde(default = "default_l1_ttl", deserialize_with = "de::duration")]
+    pub l1_ttl: Duration,
+    /// With invalidation: how long after a write returns another process may still read the
+    /// old value from its L1, at most. Default: [`DEFAULT_MAX_STALENESS`] (500 ms). Refused
+    /// with `invalidation: none`.
+    #[serde(default, deserialize_with = "de::option_duration")]
+    pub max_staleness: Option<Duration>,
+    /// With invalidation: how often the subscription's lease is renewed; less than
+    /// `max_staleness`. Default: a fifth of `max_staleness`. Refused with `invalidation: none`.
+    #[serde(default, deserialize_with = "de::option_duration")]
+    pub heartbeat_interval: Option<Duration>,
+    /// `auto` (Redis pub/sub over a Redis L2) or `none`. Default `auto`.
+    #[serde(default)]
+    pub invalidation: TieredInvalidation,
+    /// The L1 bounds. Default: the memory backend's defaults.
+    #[serde(default)]
+    pub l1: TieredL1Config,
+    /// The L2: a whole memory, Redis or memcached section, `type` included, without `name`,
+    /// `enabled`, `default` and `clear_on_start`. Required.
+    #[serde(deserialize_with = "tiered_l2")]
+    pub l2: Box<CacheBackendConfig>,
+}
+
+fn tiered_name() -> String {
+    "tiered".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_l1_ttl() -> Duration {
+    DEFAULT_L1_TTL
+}
+
+impl TieredBackendConfig {
+    /// A tiered backend over `l2` with every other setting at its default.
+    #[must_use]
+    pub fn new(l2: CacheBackendConfig) -> Self {
+        Self {
+            name: tiered_name(),
+            enabled: true,
+            default: false,
+            clear_on_start: false,
+            l1_ttl: DEFAULT_L1_TTL,
+            max_staleness: None,
+            heartbeat_interval: None,
+            invalidation: TieredInvalidation::Auto,
+            l1: TieredL1Config::default(),
+            l2: Box::new(l2),
+        }
+    }
+
+    /// `max_staleness`, or [`DEFAULT_MAX_STALENESS`] when it is not set.
+    #[must_use]
+    pub fn max_staleness(&self) -> Duration {
+        self.max_staleness.unwrap_or(DEFAULT_MAX_STALENESS)
+    }
+
+    /// Whether the backend publishes invalidations: `invalidation: auto` over a Redis L2.
+    #[must_use]
+    pub fn invalidates(&self) -> bool {
+        self.invalidation == TieredInvalidation::Auto && self.l2.kind() == BackendType::Redis
+    }
+}
+
+/// Why an `l2` section is refused before its own type reads it: a field the tiered backend
+/// owns, or a nested tiered backend. `None` when the fields are fine for `l2`.
+pub(crate) fn l2_refusal(field: &str) -> Option<String> {
+    TIERED_L2_REFUSED.contains(&field).then(|| {
+        format!(
+            "`{field}` is not a setting of `l2`: the tiered backend's own `{field}` (beside \
+             `l2`) counts; remove it from `l2`"
+        )
+    })
+}
+
+/// The message refusing a tiered `l2`.
+pub(crate) const NESTED_TIERED: &str =
+    "`l2` cannot be a tiered backend; give it `type: redis`, `memcached` or `memory`";
+
+/// Deserializes `l2`: any backend section but a tiered one, without the fields the tiered
+/// backend owns.
+fn tiered_l2<'de, D: Deserializer<'de>>(d: D) -> Result<Box<CacheBackendConfig>, D::Error> {
+    use figment::value::Value;
+    use serde::de::Error;
+
+    let value = <Value as Deserialize>::deserialize(d)?;
+    if let Value::Dict(_, dict) = &value {
+        if let Some(problem) = dict.keys().find_map(|k| l2_refusal(k)) {
+            return Err(D::Error::custom(problem));
+        }
+        let kind = dict.get("type").and_then(Value::as_str);
+        if kind.is_some_and(|k| k.eq_ignore_ascii_case("tiered")) {
+            return Err(D::Error::custom(NESTED_TIERED));
+        }
+    }
+    CacheBackendConfig::deserialize(&value)
+        .map(Box::new)
+        .map_err(|e| D::Error::custom(format!("in `l2`: {e}")))
 }
 
 #[cfg(test)]

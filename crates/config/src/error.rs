@@ -78,6 +78,32 @@ pub enum ConfigError {
         /// The types that have this field.
         belongs_to: String,
     },
+    /// A field in the wrong section of a tiered backend (`prefix` beside `l2` instead of in
+    /// it, `name` inside `l2`, ...).
+    #[error("{at}: {hint}")]
+    Misplaced {
+        /// Where it was found.
+        at: Location,
+        /// The field's name.
+        field: String,
+        /// Where it goes instead.
+        hint: String,
+    },
+    /// A tiered backend whose L2 cannot carry invalidations, without `invalidation: none`.
+    #[error(
+        "{at}: a tiered backend over {l2_type} has no invalidation channel (only a Redis `l2` \
+         can tell other processes what changed); write `invalidation: none` to accept that \
+         other processes' changes reach this process's L1 only when its copy expires (after at \
+         most `l1_ttl`, {l1_ttl} here), or use a Redis `l2`"
+    )]
+    NoInvalidationChannel {
+        /// The `invalidation` field and its source.
+        at: Location,
+        /// The L2's `type`.
+        l2_type: String,
+        /// The L1 TTL, as written (`30s`).
+        l1_ttl: String,
+    },
     /// A `*_file` secret could not be read.
     #[error("{at}: cannot read the secret file `{}`: {reason}", path.display())]
     SecretFile {
@@ -222,6 +248,8 @@ impl ConfigError {
             Self::Parse { at, .. }
             | Self::UnknownField { at, .. }
             | Self::ForeignField { at, .. }
+            | Self::Misplaced { at, .. }
+            | Self::NoInvalidationChannel { at, .. }
             | Self::SecretFile { at, .. }
             | Self::Conflict { at, .. }
             | Self::Missing { at, .. }

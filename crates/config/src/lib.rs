@@ -58,6 +58,10 @@
 //! naming the field and its source:
 //!
 //! - unknown fields, and fields of another backend type ([`ConfigError::ForeignField`]);
+//! - in a tiered backend, fields in the wrong section ([`ConfigError::Misplaced`]: `prefix`
+//!   beside `l2` rather than in it, `name` inside `l2`, a tiered `l2`), and an L2 that cannot
+//!   carry invalidations without `invalidation: none`
+//!   ([`ConfigError::NoInvalidationChannel`]);
 //! - no enabled backend, two default backends, or several enabled backends with no default
 //!   (a lone backend is the default);
 //! - two backends with one name;
@@ -84,7 +88,8 @@ mod validate;
 
 pub use backend::{
     BackendType, CacheBackendConfig, MemcachedBackendConfig, MemoryBackendConfig,
-    RedisBackendConfig, RedisMode, DEFAULT_MEMCACHED_SERVER, DEFAULT_MEMORY_MAX_ENTRIES,
+    RedisBackendConfig, RedisMode, TieredBackendConfig, TieredInvalidation, TieredL1Config,
+    DEFAULT_L1_TTL, DEFAULT_MAX_STALENESS, DEFAULT_MEMCACHED_SERVER, DEFAULT_MEMORY_MAX_ENTRIES,
     DEFAULT_REDIS_HOST, DEFAULT_REDIS_PORT, DEFAULT_SENTINEL_PORT,
 };
 pub use config::CacheConfig;

@@ -10,8 +10,8 @@ use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{
-    BackendType, CacheBackendConfig, MemcachedBackendConfig, MemoryBackendConfig,
-    RedisBackendConfig,
+    l2_refusal, BackendType, CacheBackendConfig, MemcachedBackendConfig, MemoryBackendConfig,
+    RedisBackendConfig, TieredBackendConfig, TieredL1Config, NESTED_TIERED,
 };
 use crate::config::CacheConfig;
 use crate::de::index_order;
@@ -352,37 +352,204 @@ fn diagnose(figment: &Figment, error: figment::Error) -> ConfigError {
 
 fn diagnose_backend(figment: &Figment, key: &str) -> Option<ConfigError> {
     let base = vec!["backends".to_owned(), key.to_owned()];
-    let path = join(&base, &[]);
+    let value = figment.find_value(&join(&base, &[])).ok()?;
+    diagnose_section(figment, &base, value, false)
+}
+
+/// Diagnoses the backend section at `base`: an entry of `backends`, or (`in_tiered`) the
+/// `l2` of a tiered backend, which takes neither the fields the tiered backend owns nor
+/// another tiered backend.
+fn diagnose_section(
+    figment: &Figment,
+    base: &[String],
+    value: Value,
+    in_tiered: bool,
+) -> Option<ConfigError> {
+    let path = join(base, &[]);
     let sources = Sources::figment(figment);
-    let Ok(Value::Dict(tag, mut dict)) = figment.find_value(&path) else {
+    let Value::Dict(tag, mut dict) = value else {
         return None;
     };
+    if in_tiered {
+        if let Some((field, hint)) = dict.keys().find_map(|k| Some((k, l2_refusal(k)?))) {
+            return Some(ConfigError::Misplaced {
+                at: sources.at(&format!("{path}.{field}")),
+                field: field.clone(),
+                hint,
+            });
+        }
+    }
     let kind = match dict.remove("type") {
         None => {
             return Some(ConfigError::Missing {
                 at: sources.at(&format!("{path}.type")),
-                problem: "every backend needs `type`: memory, redis or memcached".to_owned(),
+                problem: if in_tiered {
+                    "`l2` needs `type`: redis, memcached or memory".to_owned()
+                } else {
+                    "every backend needs `type`: memory, redis, memcached or tiered".to_owned()
+                },
             })
         }
         Some(value) => match value.as_str().map(str::to_ascii_lowercase).as_deref() {
             Some("memory") => BackendType::Memory,
             Some("redis") => BackendType::Redis,
             Some("memcached") => BackendType::Memcached,
+            Some("tiered") if in_tiered => {
+                return Some(ConfigError::Misplaced {
+                    at: sources.at(&format!("{path}.type")),
+                    field: "type".to_owned(),
+                    hint: NESTED_TIERED.to_owned(),
+                })
+            }
+            Some("tiered") => BackendType::Tiered,
             _ => {
                 return Some(ConfigError::Parse {
                     at: sources.at(&format!("{path}.type")),
-                    problem: "unknown backend type; expected memory, redis or memcached".to_owned(),
+                    problem: "unknown backend type; expected memory, redis, memcached or tiered"
+                        .to_owned(),
                 })
             }
         },
     };
+    if kind == BackendType::Tiered {
+        if let Some(err) = diagnose_tiered_parts(figment, base, &dict) {
+            return Some(err);
+        }
+    }
     let value = Value::Dict(tag, dict);
     let result = match kind {
         BackendType::Memory => MemoryBackendConfig::deserialize(&value).map(|_| ()),
         BackendType::Redis => RedisBackendConfig::deserialize(&value).map(|_| ()),
         BackendType::Memcached => MemcachedBackendConfig::deserialize(&value).map(|_| ()),
+        BackendType::Tiered => TieredBackendConfig::deserialize(&value).map(|_| ()),
     };
-    result.err().map(|e| convert(figment, &base, Some(kind), e))
+    let error = result.err()?;
+    if in_tiered {
+        return Some(without_owned_fields(convert(
+            figment,
+            base,
+            Some(kind),
+            error,
+        )));
+    }
+    let hint = |field: &str| match kind {
+        BackendType::Tiered => tiered_hint(field),
+        _ => None,
+    };
+    Some(
+        misplaced(figment, base, &error, hint)
+            .unwrap_or_else(|| convert(figment, base, Some(kind), error)),
+    )
+}
+
+/// Drops the fields a tiered backend's `l2` does not take from an unknown field's list of
+/// expected ones.
+fn without_owned_fields(err: ConfigError) -> ConfigError {
+    match err {
+        ConfigError::UnknownField {
+            at,
+            field,
+            expected,
+        } => ConfigError::UnknownField {
+            at,
+            field,
+            expected: expected
+                .split(", ")
+                .filter(|f| l2_refusal(f.trim_matches('`')).is_none())
+                .collect::<Vec<_>>()
+                .join(", "),
+        },
+        other => other,
+    }
+}
+
+/// The `l1` and `l2` sections of the tiered backend at `base`, each against its own type.
+fn diagnose_tiered_parts(figment: &Figment, base: &[String], dict: &Dict) -> Option<ConfigError> {
+    let sources = Sources::figment(figment);
+    let path = join(base, &[]);
+    if let Some(l1) = dict.get("l1") {
+        if let Err(error) = TieredL1Config::deserialize(l1) {
+            let l1_base = [base, &["l1".to_owned()]].concat();
+            return Some(
+                misplaced(figment, &l1_base, &error, l1_hint)
+                    .unwrap_or_else(|| convert(figment, &l1_base, None, error)),
+            );
+        }
+    }
+    let Some(l2) = dict.get("l2") else {
+        return Some(ConfigError::Missing {
+            at: sources.at(&format!("{path}.l2")),
+            problem: "a tiered backend needs `l2`, the shared level: a redis, memcached or \
+                      memory section with its `type`"
+                .to_owned(),
+        });
+    };
+    diagnose_section(
+        figment,
+        &[base, &["l2".to_owned()]].concat(),
+        l2.clone(),
+        true,
+    )
+}
+
+/// Where a field written beside a tiered backend's `l1` and `l2` goes instead.
+fn tiered_hint(field: &str) -> Option<String> {
+    match field {
+        "prefix" | "default_ttl" => Some(format!(
+            "`{field}` of a tiered backend goes in its `l2` section (L1 holds copies of L2's \
+             entries, under L2's keys and TTLs)"
+        )),
+        "max_value_size" => Some(
+            "`max_value_size` of a tiered backend goes in `l2` (what L2 accepts) or `l1` (what \
+             L1 keeps)"
+                .to_owned(),
+        ),
+        "max_entries" | "max_bytes" => Some(format!(
+            "`{field}` bounds a tiered backend's L1: put it in its `l1` section"
+        )),
+        _ if BackendType::Redis.fields().contains(&field)
+            || BackendType::Memcached.fields().contains(&field) =>
+        {
+            Some(format!(
+                "`{field}` is a setting of the shared level: put it in the tiered backend's \
+                 `l2` section, beside `type`"
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Where a field written in a tiered backend's `l1` goes instead.
+fn l1_hint(field: &str) -> Option<String> {
+    match field {
+        "name" | "enabled" | "default" | "clear_on_start" => Some(format!(
+            "`{field}` is not a setting of `l1`: set it on the tiered backend itself, beside \
+             `l1`"
+        )),
+        "prefix" | "default_ttl" => Some(format!(
+            "`{field}` is not a setting of `l1` (L1 holds L2's keys and TTLs): set it in `l2`"
+        )),
+        _ => None,
+    }
+}
+
+/// A [`ConfigError::Misplaced`] for an unknown `field` that `hint` knows a better place for.
+fn misplaced(
+    figment: &Figment,
+    base: &[String],
+    error: &figment::Error,
+    hint: impl Fn(&str) -> Option<String>,
+) -> Option<ConfigError> {
+    let figment::error::Kind::UnknownField(field, _) = &error.kind else {
+        return None;
+    };
+    let hint = hint(field)?;
+    let path = with_field(&join(base, &error.path), field);
+    Some(ConfigError::Misplaced {
+        at: Sources::figment(figment).at(&path),
+        field: field.clone(),
+        hint,
+    })
 }
 
 fn convert(
@@ -477,23 +644,28 @@ fn with_field(path: &str, field: &str) -> String {
 fn read_secret_files(config: &mut CacheConfig, sources: &Sources<'_>) -> Result<(), ConfigError> {
     let keys = sources.list_keys("backends", config.backends.len());
     for (backend, key) in config.backends.iter_mut().zip(&keys) {
-        if let CacheBackendConfig::Redis(redis) = backend {
-            let base = format!("backends.{key}");
-            fill(
-                &mut redis.password,
-                redis.password_file.as_deref(),
-                sources,
-                &base,
-                "password",
-            )?;
-            fill(
-                &mut redis.sentinel_password,
-                redis.sentinel_password_file.as_deref(),
-                sources,
-                &base,
-                "sentinel_password",
-            )?;
-        }
+        let (redis, base) = match backend {
+            CacheBackendConfig::Redis(redis) => (redis, format!("backends.{key}")),
+            CacheBackendConfig::Tiered(tiered) => match &mut *tiered.l2 {
+                CacheBackendConfig::Redis(redis) => (redis, format!("backends.{key}.l2")),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        fill(
+            &mut redis.password,
+            redis.password_file.as_deref(),
+            sources,
+            &base,
+            "password",
+        )?;
+        fill(
+            &mut redis.sentinel_password,
+            redis.sentinel_password_file.as_deref(),
+            sources,
+            &base,
+            "sentinel_password",
+        )?;
     }
     let serializer = &mut config.service.serializer;
     let keys = sources.list_keys("service.serializer.keys", serializer.keys.len());

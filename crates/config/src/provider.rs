@@ -2,20 +2,24 @@
 //! [`CacheService`] over each; health, metrics and shutdown for all of them.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lexicache_core::{
     Error, ErrorKind, HealthCheckResult, HealthStatus, MetricsSnapshot, Operation, Result,
+    SharedBackend,
 };
 use lexicache_memcached::MemcachedBackend;
 use lexicache_memory::MemoryBackend;
 use lexicache_redis::{Deployment, RedisBackend, RedisConfig};
 use lexicache_service::layers::CircuitBreakerConfig;
 use lexicache_service::{CacheService, Fallback, Protection};
+use lexicache_tiered::TieredBackend;
 
 use crate::backend::{
     BackendType, CacheBackendConfig, MemcachedBackendConfig, MemoryBackendConfig,
-    RedisBackendConfig, RedisMode, DEFAULT_REDIS_HOST, DEFAULT_REDIS_PORT, DEFAULT_SENTINEL_PORT,
+    RedisBackendConfig, RedisMode, TieredBackendConfig, DEFAULT_REDIS_HOST, DEFAULT_REDIS_PORT,
+    DEFAULT_SENTINEL_PORT,
 };
 use crate::config::CacheConfig;
 use crate::error::ConfigError;
@@ -32,6 +36,31 @@ enum Handle {
     Memory,
     Redis(RedisBackend),
     Memcached,
+    Tiered {
+        backend: TieredBackend,
+        /// The L2, when it is Redis.
+        redis: Option<RedisBackend>,
+    },
+}
+
+impl Handle {
+    /// Closes the backend's connections: stops a tiered backend's tasks (and with them its
+    /// subscription), then `QUIT`s Redis.
+    async fn close(self, name: &str) {
+        let redis = match self {
+            Handle::Redis(redis) => Some(redis),
+            Handle::Tiered { backend, redis } => {
+                drop(backend);
+                redis
+            }
+            Handle::Memory | Handle::Memcached => None,
+        };
+        if let Some(redis) = redis {
+            if let Err(e) = redis.quit().await {
+                tracing::debug!(backend = %name, error = %e, "redis quit failed");
+            }
+        }
+    }
 }
 
 struct Entry {
@@ -49,6 +78,10 @@ struct Entry {
 /// - [`service`](Self::service) by name (an unknown name is
 ///   [`ConfigError::UnknownBackend`]), [`default_service`](Self::default_service).
 /// - [`health`](Self::health) checks every backend; [`metrics`](Self::metrics) adds them up.
+/// - [`tiered`](Self::tiered) gives a `type: tiered` backend itself (its L1, its invalidation
+///   counters); the provider builds it over its L2 with the L2's pub/sub as the invalidation
+///   channel (`invalidation: auto` over Redis) and waits, up to the L2's `connect_timeout`,
+///   for the subscription before serving.
 /// - [`shutdown`](Self::shutdown) closes connections; no task of the provider outlives it.
 /// - [`stub`](Self::stub): one in-memory service, for tests.
 ///
@@ -230,6 +263,21 @@ impl CacheProvider {
         self.entries.iter().find(|e| e.name == name).map(|e| e.kind)
     }
 
+    /// The tiered backend called `name` (the one its service's layers wrap), for its
+    /// [`stats`](TieredBackend::stats), its [`l1`](TieredBackend::l1) and whether it
+    /// [serves L1](TieredBackend::is_serving_l1); `None` when there is no tiered backend of
+    /// that name.
+    #[must_use]
+    pub fn tiered(&self, name: &str) -> Option<&TieredBackend> {
+        self.entries
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| match &e.handle {
+                Handle::Tiered { backend, .. } => Some(backend),
+                _ => None,
+            })
+    }
+
     /// Checks every backend at once, each within `timeout`.
     pub async fn health(&self, timeout: Duration) -> ProviderHealth {
         let checks = self.entries.iter().map(|e| async move {
@@ -270,7 +318,8 @@ impl CacheProvider {
 
     /// Closes every connection (Redis `QUIT`; memcached pools and memory caches are dropped)
     /// and drops the services, which ends the backends' background tasks (Redis connection
-    /// and event listener tasks).
+    /// and event listener tasks; a tiered backend's subscriber, publisher and heartbeat
+    /// tasks).
     ///
     /// # Cancel safety
     ///
@@ -278,11 +327,10 @@ impl CacheProvider {
     /// in the background.
     pub async fn shutdown(mut self) {
         for entry in self.entries.drain(..) {
-            if let Handle::Redis(redis) = &entry.handle {
-                if let Err(e) = redis.quit().await {
-                    tracing::debug!(backend = %entry.name, error = %e, "redis quit failed");
-                }
-            }
+            // The service holds the backend too: drop it first, so that a tiered backend's
+            // tasks stop before its L2 closes.
+            drop(entry.service);
+            entry.handle.close(&entry.name).await;
         }
     }
 }
@@ -351,6 +399,13 @@ async fn build(
             service(memcached_backend(m).await?, &name, settings, serializer),
             Handle::Memcached,
         ),
+        CacheBackendConfig::Tiered(t) => {
+            let (backend, redis) = tiered_backend(&name, t).await?;
+            (
+                service(backend.clone(), &name, settings, serializer),
+                Handle::Tiered { backend, redis },
+            )
+        }
     };
     let entry = Entry {
         name,
@@ -360,9 +415,8 @@ async fn build(
     };
     if backend.clear_on_start() {
         if let Err(e) = entry.service.clear().await {
-            if let Handle::Redis(redis) = &entry.handle {
-                let _ = redis.quit().await;
-            }
+            drop(entry.service);
+            entry.handle.close(&entry.name).await;
             return Err(e);
         }
     }
@@ -384,6 +438,82 @@ fn memory_backend(m: &MemoryBackendConfig) -> MemoryBackend {
         b = b.max_value_size(n);
     }
     b.build()
+}
+
+/// Builds a tiered backend: L1 from `l1`, L2 with the builders of its type (named after the
+/// tiered backend, so errors and health name what the configuration names), and, with
+/// `invalidation: auto` over Redis, the L2's pub/sub as the invalidation channel. Returns the
+/// L2 when it is Redis, for shutdown.
+async fn tiered_backend(
+    name: &str,
+    t: &TieredBackendConfig,
+) -> Result<(TieredBackend, Option<RedisBackend>)> {
+    let mut l1 = MemoryBackend::builder().name(format!("{name}.l1"));
+    if let Some(n) = t.l1.max_entries {
+        l1 = l1.max_entries(n);
+    }
+    if let Some(n) = t.l1.max_bytes {
+        l1 = l1.max_bytes(n);
+    }
+    if let Some(n) = t.l1.max_value_size {
+        l1 = l1.max_value_size(n);
+    }
+    let (l2, redis, wait): (SharedBackend, Option<RedisBackend>, Duration) = match &*t.l2 {
+        CacheBackendConfig::Memory(m) => {
+            let mut m = m.clone();
+            m.name = name.to_owned();
+            (Arc::new(memory_backend(&m)), None, Duration::ZERO)
+        }
+        CacheBackendConfig::Redis(r) => {
+            let mut r = r.clone();
+            r.name = name.to_owned();
+            let redis = redis_backend(&r).await?;
+            (Arc::new(redis.clone()), Some(redis), r.connect_timeout)
+        }
+        CacheBackendConfig::Memcached(m) => {
+            let mut m = m.clone();
+            m.name = name.to_owned();
+            (Arc::new(memcached_backend(&m).await?), None, Duration::ZERO)
+        }
+        CacheBackendConfig::Tiered(_) => {
+            return Err(Error::new(ErrorKind::Config, name.to_owned())
+                .with_operation(Operation::Connect)
+                .with_message("the l2 of a tiered backend cannot be tiered"));
+        }
+    };
+    // The tiered backend cannot see the default TTL L2 gives entries written without one, so
+    // L1 copies never live longer than it.
+    let l1_ttl = t.l2.default_ttl().map_or(t.l1_ttl, |ttl| ttl.min(t.l1_ttl));
+    let mut builder = TieredBackend::builder(l1.build(), l2)
+        .name(name)
+        .l1_ttl(l1_ttl);
+    let channel = redis.as_ref().filter(|_| t.invalidates());
+    if let Some(redis) = channel {
+        builder = builder
+            .invalidation(Arc::new(redis.pubsub()))
+            .max_staleness(t.max_staleness());
+        if let Some(every) = t.heartbeat_interval {
+            builder = builder.heartbeat_interval(every);
+        }
+    }
+    let backend = match builder.build().await {
+        Ok(backend) => backend,
+        Err(e) => {
+            if let Some(redis) = &redis {
+                let _ = redis.quit().await;
+            }
+            return Err(e);
+        }
+    };
+    // L1 is bypassed (never stale) until the subscription is up: give it the time a connection
+    // may take, so that the service serves L1 from its first call in the usual case.
+    if channel.is_some() && !backend.wait_until_serving(wait).await {
+        tracing::warn!(
+            backend = %name,
+            "the invalidation subscription is not up yet; L1 is bypassed until it is"
+        );
+    }
+    Ok((backend, redis))
 }
 
 fn addresses(nodes: &[String], default_port: u16) -> Result<Vec<(String, u16)>> {

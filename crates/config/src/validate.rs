@@ -8,8 +8,9 @@ use std::time::Duration;
 use lexicache_redis::{Deployment, RedisConfig};
 
 use crate::backend::{
-    CacheBackendConfig, MemcachedBackendConfig, MemoryBackendConfig, RedisBackendConfig, RedisMode,
-    DEFAULT_REDIS_HOST,
+    BackendType, CacheBackendConfig, MemcachedBackendConfig, MemoryBackendConfig,
+    RedisBackendConfig, RedisMode, TieredBackendConfig, TieredInvalidation, DEFAULT_REDIS_HOST,
+    NESTED_TIERED,
 };
 use crate::config::CacheConfig;
 use crate::error::ConfigError;
@@ -35,13 +36,7 @@ pub(crate) fn validate(config: &CacheConfig, sources: &Sources<'_>) -> Result<()
 
     check_names_and_defaults(config, &backends, sources)?;
     for (base, backend) in &backends {
-        let v = Check { sources, base };
-        v.common(backend)?;
-        match backend {
-            CacheBackendConfig::Memory(m) => v.memory(m)?,
-            CacheBackendConfig::Redis(r) => v.redis(r)?,
-            CacheBackendConfig::Memcached(m) => v.memcached(m)?,
-        }
+        Check { sources, base }.backend(backend)?;
     }
     check_service(&config.service, sources)?;
     if config.is_production() {
@@ -143,15 +138,30 @@ impl Check<'_, '_> {
         }
     }
 
+    fn backend(&self, b: &CacheBackendConfig) -> Result<(), ConfigError> {
+        match b {
+            CacheBackendConfig::Memory(m) => {
+                self.common(b)?;
+                self.memory(m)
+            }
+            CacheBackendConfig::Redis(r) => {
+                self.common(b)?;
+                self.redis(r)
+            }
+            CacheBackendConfig::Memcached(m) => {
+                self.common(b)?;
+                self.memcached(m)
+            }
+            // Its prefix, TTL and value size are its L2's, checked there.
+            CacheBackendConfig::Tiered(t) => self.tiered(t),
+        }
+    }
+
     fn common(&self, b: &CacheBackendConfig) -> Result<(), ConfigError> {
         if let Some(ttl) = b.default_ttl() {
             self.positive("default_ttl", ttl)?;
         }
-        let max_value_size = match b {
-            CacheBackendConfig::Memory(m) => m.max_value_size,
-            CacheBackendConfig::Redis(r) => r.max_value_size,
-            CacheBackendConfig::Memcached(m) => m.max_value_size,
-        };
+        let max_value_size = b.max_value_size();
         if max_value_size == Some(0) {
             return Err(self.range("max_value_size", 0, "it must be at least 1 byte"));
         }
@@ -168,20 +178,128 @@ impl Check<'_, '_> {
     }
 
     fn memory(&self, m: &MemoryBackendConfig) -> Result<(), ConfigError> {
-        if m.max_entries.is_some() && m.max_bytes.is_some() {
+        self.memory_bounds(m.max_entries, m.max_bytes)
+    }
+
+    fn memory_bounds(
+        &self,
+        max_entries: Option<u64>,
+        max_bytes: Option<u64>,
+    ) -> Result<(), ConfigError> {
+        if max_entries.is_some() && max_bytes.is_some() {
             return Err(self.conflict(
                 "max_bytes",
                 "max_entries",
                 "bound the store by entries or by bytes, not both",
             ));
         }
-        if m.max_entries == Some(0) {
+        if max_entries == Some(0) {
             return Err(self.range("max_entries", 0, "it must be at least 1"));
         }
-        if m.max_bytes == Some(0) {
+        if max_bytes == Some(0) {
             return Err(self.range("max_bytes", 0, "it must be at least 1"));
         }
         Ok(())
+    }
+
+    fn tiered(&self, t: &TieredBackendConfig) -> Result<(), ConfigError> {
+        self.positive("l1_ttl", t.l1_ttl)?;
+
+        let l1_base = self.field("l1");
+        let l1 = Check {
+            sources: self.sources,
+            base: &l1_base,
+        };
+        l1.memory_bounds(t.l1.max_entries, t.l1.max_bytes)?;
+        if t.l1.max_value_size == Some(0) {
+            return Err(l1.range("max_value_size", 0, "it must be at least 1 byte"));
+        }
+
+        let l2_base = self.field("l2");
+        let l2 = Check {
+            sources: self.sources,
+            base: &l2_base,
+        };
+        if t.l2.kind() == BackendType::Tiered {
+            return Err(ConfigError::Misplaced {
+                at: l2.at("type"),
+                field: "type".to_owned(),
+                hint: NESTED_TIERED.to_owned(),
+            });
+        }
+        // Loaded configs refuse these when parsing; this catches configs built in code.
+        for (field, set) in [
+            ("enabled", !t.l2.enabled()),
+            ("default", t.l2.is_default()),
+            ("clear_on_start", t.l2.clear_on_start()),
+        ] {
+            if set {
+                return Err(ConfigError::Misplaced {
+                    at: l2.at(field),
+                    field: field.to_owned(),
+                    hint: crate::backend::l2_refusal(field).unwrap_or_default(),
+                });
+            }
+        }
+        l2.backend(&t.l2)?;
+
+        if t.clear_on_start && t.l2.kind() == BackendType::Memcached {
+            return Err(self.conflict(
+                "clear_on_start",
+                "l2.type",
+                "memcached cannot clear one namespace (flush_all would empty the whole server); \
+                 remove `clear_on_start`",
+            ));
+        }
+        match t.invalidation {
+            TieredInvalidation::Auto if t.l2.kind() != BackendType::Redis => {
+                Err(ConfigError::NoInvalidationChannel {
+                    at: self.at("invalidation"),
+                    l2_type: t.l2.kind().to_string(),
+                    l1_ttl: format!("{:?}", t.l1_ttl),
+                })
+            }
+            TieredInvalidation::Auto => {
+                let bound = t.max_staleness();
+                if bound < Duration::from_millis(1) {
+                    return Err(self.range(
+                        "max_staleness",
+                        format!("{bound:?}"),
+                        "it must be at least 1ms",
+                    ));
+                }
+                match t.heartbeat_interval {
+                    Some(every) if every.is_zero() || every >= bound => Err(self.range(
+                        "heartbeat_interval",
+                        format!("{every:?}"),
+                        &format!(
+                            "it must be above zero and below `max_staleness` ({bound:?}), \
+                             which each heartbeat renews"
+                        ),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            TieredInvalidation::None => {
+                for (field, set) in [
+                    ("max_staleness", t.max_staleness.is_some()),
+                    ("heartbeat_interval", t.heartbeat_interval.is_some()),
+                ] {
+                    if set {
+                        return Err(self.conflict(
+                            field,
+                            "invalidation",
+                            &format!(
+                                "`{field}` tunes the invalidation channel; with \
+                                 `invalidation: none` other processes' changes show after at \
+                                 most `l1_ttl`: remove `{field}`"
+                            ),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 
     fn redis(&self, r: &RedisBackendConfig) -> Result<(), ConfigError> {
@@ -553,6 +671,32 @@ fn redis_security(r: &RedisBackendConfig) -> (Vec<String>, bool, bool) {
     (hosts, auth, tls)
 }
 
+/// Production: Redis on a non-loopback host needs a password or TLS.
+fn check_redis_security(
+    r: &RedisBackendConfig,
+    base: &str,
+    sources: &Sources<'_>,
+) -> Result<(), ConfigError> {
+    let (hosts, auth, tls) = redis_security(r);
+    if auth || tls {
+        return Ok(());
+    }
+    let Some(host) = hosts.into_iter().find(|h| !is_loopback(h)) else {
+        return Ok(());
+    };
+    let field = if r.url.is_some() {
+        "url"
+    } else if r.mode.unwrap_or_default() == RedisMode::Standalone {
+        "host"
+    } else {
+        "nodes"
+    };
+    Err(ConfigError::InsecureRedis {
+        at: sources.at(&format!("{base}.{field}")),
+        host,
+    })
+}
+
 fn check_production(
     config: &CacheConfig,
     backends: &[(String, &CacheBackendConfig)],
@@ -567,23 +711,14 @@ fn check_production(
                 at: sources.at(&format!("{base}.clear_on_start")),
             });
         }
-        if let CacheBackendConfig::Redis(r) = backend {
-            let (hosts, auth, tls) = redis_security(r);
-            if !auth && !tls {
-                if let Some(host) = hosts.into_iter().find(|h| !is_loopback(h)) {
-                    let field = if r.url.is_some() {
-                        "url"
-                    } else if r.mode.unwrap_or_default() == RedisMode::Standalone {
-                        "host"
-                    } else {
-                        "nodes"
-                    };
-                    return Err(ConfigError::InsecureRedis {
-                        at: sources.at(&format!("{base}.{field}")),
-                        host,
-                    });
+        match backend {
+            CacheBackendConfig::Redis(r) => check_redis_security(r, base, sources)?,
+            CacheBackendConfig::Tiered(t) => {
+                if let CacheBackendConfig::Redis(r) = &*t.l2 {
+                    check_redis_security(r, &format!("{base}.l2"), sources)?;
                 }
             }
+            _ => {}
         }
     }
     let ser = &config.service.serializer;

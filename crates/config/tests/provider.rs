@@ -235,16 +235,45 @@ async fn the_configured_serializer_signs_values() {
 
 #[test]
 fn shutdown_leaves_no_task_running() {
+    assert_shutdown_leaves_no_task(
+        &three_backends_yaml("provider-shutdown"),
+        &["hot", "shared", "sessions"],
+    );
+}
+
+#[test]
+fn shutdown_stops_tiered_backends_tasks_and_subscriptions() {
+    let redis = servers::redis_url();
+    let memcached = servers::memcached_servers().join(",");
+    let ns = servers::unique_namespace("provider-shutdown-tiered");
+    let yaml = format!(
+        r#"
+backends:
+  - type: tiered
+    name: near
+    default: true
+    l2: {{ type: redis, url: "{redis}", prefix: "{ns}" }}
+  - type: tiered
+    name: local
+    invalidation: none
+    l2: {{ type: memcached, servers: "{memcached}", prefix: "{ns}" }}
+"#
+    );
+    assert_shutdown_leaves_no_task(&yaml, &["near", "local"]);
+}
+
+/// Builds a provider from `yaml` on a runtime of its own, writes through each of `names`,
+/// shuts it down, and asserts that no task is left on the runtime within 5 s.
+fn assert_shutdown_leaves_no_task(yaml: &str, names: &[&str]) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let yaml = three_backends_yaml("provider-shutdown");
     runtime.block_on(async {
-        let config = CacheConfig::from_yaml_str(&yaml).unwrap();
+        let config = CacheConfig::from_yaml_str(yaml).unwrap();
         let provider = CacheProvider::from_config(&config).await.unwrap();
-        for name in ["hot", "shared", "sessions"] {
+        for name in names {
             let cache = provider.service(name).unwrap();
             cache.try_set("k", &1u8, None).await.unwrap();
             cache.try_delete("k").await.unwrap();

@@ -95,3 +95,59 @@ fn errors_about_secrets_do_not_repeat_them() {
     };
     assert_redacted(&format!("{code:?}"));
 }
+
+#[test]
+fn a_redis_password_inside_a_tiered_l2_is_redacted() {
+    let yaml = format!(
+        r#"
+backends:
+  - type: tiered
+    name: near
+    default: true
+    l2:
+      type: redis
+      password: {PASSWORD}
+      mode: sentinel
+      nodes: [127.0.0.1:26390]
+      sentinel_master: lexicache
+      sentinel_password: {SENTINEL_PASSWORD}
+  - type: tiered
+    name: far
+    l2:
+      type: redis
+      url: "redis://app:{URL_PASSWORD}@127.0.0.1:6390/0"
+"#
+    );
+    let loader = ConfigLoader::new().yaml(&yaml);
+    assert_redacted(&format!("{loader:?}"));
+    let config = loader.load().unwrap();
+    assert_redacted(&format!("{config:?}"));
+    assert_redacted(&format!("{config:#?}"));
+    for backend in &config.backends {
+        assert_redacted(&format!("{backend:?}"));
+        let CacheBackendConfig::Tiered(t) = backend else {
+            panic!("tiered: {backend:?}");
+        };
+        assert_redacted(&format!("{t:?} {:?}", t.l2));
+    }
+    // The secrets are there, only hidden.
+    let CacheBackendConfig::Tiered(near) = &config.backends[0] else {
+        panic!("tiered");
+    };
+    let CacheBackendConfig::Redis(l2) = &*near.l2 else {
+        panic!("redis l2");
+    };
+    assert_eq!(l2.password.as_ref().map(Secret::expose), Some(PASSWORD));
+    assert!(format!("{config:?}").contains("redis://app:***@127.0.0.1:6390/0"));
+
+    // Nor do errors about an l2 repeat them.
+    let bad_url = format!(
+        "backends:\n  - type: tiered\n    l2:\n      type: redis\n      url: \"redis://u:{URL_PASSWORD}@:x\"\n"
+    );
+    let err = CacheConfig::from_yaml_str(&bad_url).unwrap_err();
+    assert_redacted(&format!("{err} {err:?}"));
+    assert_eq!(
+        err.location().map(|l| l.field.as_str()),
+        Some("backends.0.l2.url")
+    );
+}

@@ -94,12 +94,12 @@ fn a_backend_without_type_or_with_an_unknown_type_is_refused() {
     assert_message(
         &yaml_err("backends:\n  - name: x\n"),
         "`backends.0.type` (from the defaults): missing; every backend needs `type`: memory, \
-         redis or memcached",
+         redis, memcached or tiered",
     );
     assert_message(
         &yaml_err("backends:\n  - type: redsi\n"),
         "`backends.0.type` (from YAML source string): unknown backend type; expected memory, \
-         redis or memcached",
+         redis, memcached or tiered",
     );
 }
 

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use lexicache_core::metrics::{CIRCUIT_STATE, CIRCUIT_TRANSITIONS_TOTAL};
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheEvent, CacheMetrics, CacheValue, Capabilities,
-    CircuitState, Error, ErrorKind, EventBus, FencingToken, HealthCheckResult, LockOwner,
+    CircuitState, Error, ErrorKind, EventBus, Expiry, FencingToken, HealthCheckResult, LockOwner,
     LockStore, Operation, Outcome, Result, SharedLockStore,
 };
 
@@ -302,6 +302,11 @@ impl<B: CacheBackend> CacheBackend for CircuitBreaker<B> {
         self.guard(Operation::Get, || self.inner.get(key)).await
     }
 
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        self.guard(Operation::Get, || self.inner.get_with_ttl(key))
+            .await
+    }
+
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         self.guard(Operation::Set, || self.inner.set(key, value, ttl))
             .await
@@ -324,6 +329,11 @@ impl<B: CacheBackend> CacheBackend for CircuitBreaker<B> {
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         self.guard(Operation::GetMany, || self.inner.get_many(keys))
+            .await
+    }
+
+    async fn get_many_with_ttl(&self, keys: &[&str]) -> Result<Vec<Option<(Bytes, Expiry)>>> {
+        self.guard(Operation::GetMany, || self.inner.get_many_with_ttl(keys))
             .await
     }
 
@@ -742,5 +752,29 @@ impl Drop for ProbeSlot<'_> {
         if m.generation == self.generation {
             m.probes_in_flight = m.probes_in_flight.saturating_sub(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lexicache_core::{CacheBackend, CircuitState, ErrorKind};
+    use lexicache_memory::MemoryBackend;
+
+    use super::super::namespaced::ttl_reads;
+    use super::{CircuitBreaker, CircuitBreakerConfig};
+
+    #[tokio::test(start_paused = true)]
+    async fn ttl_reads_pass_a_closed_circuit_and_are_refused_by_an_open_one() {
+        let config = CircuitBreakerConfig::new().failure_threshold(1);
+        let cache = CircuitBreaker::new(MemoryBackend::new(), config);
+        ttl_reads::assert_forwarded(&cache).await;
+
+        cache.circuit.closed_failure();
+        assert_eq!(cache.state(), CircuitState::Open);
+        let err = cache.get_with_ttl("ttl").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CircuitOpen);
+        let err = cache.get_many_with_ttl(&["ttl"]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::CircuitOpen);
+        assert_eq!(cache.stats().rejected, 2);
     }
 }

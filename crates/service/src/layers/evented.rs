@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheEvent, CacheValue, Capabilities, Error, EventBus,
-    HealthCheckResult, Operation, Result, SharedLockStore,
+    Expiry, HealthCheckResult, Operation, Result, SharedLockStore,
 };
 
 /// Emits what the backend did onto an [`EventBus`], for its subscribers and handlers.
 ///
 /// | call | event |
 /// |---|---|
-/// | `get`, `get_entry`, `get_many` | [`CacheEvent::Hit`] or [`CacheEvent::Miss`] per key |
+/// | `get`, `get_with_ttl`, `get_entry`, `get_many`, `get_many_with_ttl` | [`CacheEvent::Hit`] or [`CacheEvent::Miss`] per key |
 /// | `set`, `set_entry`, `set_many` | [`CacheEvent::Set`] per key written |
 /// | `set_if_absent` | [`CacheEvent::Set`] when it wrote |
 /// | `delete` | [`CacheEvent::Delete`] with whether the key existed |
@@ -78,6 +78,17 @@ impl<B: CacheBackend> Evented<B> {
         });
     }
 
+    /// Emits a hit or a miss per key of a successful `get_many`-like call.
+    fn read_many<T>(&self, keys: &[&str], result: &Result<Vec<Option<T>>>) {
+        if let Ok(values) = result {
+            if self.bus.has_subscribers() {
+                for (key, value) in keys.iter().zip(values) {
+                    self.read(key, value.is_some());
+                }
+            }
+        }
+    }
+
     fn written(&self, key: &str) {
         self.bus.emit_with(|| CacheEvent::Set {
             backend: self.name.clone(),
@@ -120,6 +131,14 @@ impl<B: CacheBackend> CacheBackend for Evented<B> {
         self.observe(Operation::Get, result)
     }
 
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        let result = self.inner.get_with_ttl(key).await;
+        if let Ok(found) = &result {
+            self.read(key, found.is_some());
+        }
+        self.observe(Operation::Get, result)
+    }
+
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         let result = self.inner.set(key, value, ttl).await;
         if result.is_ok() {
@@ -155,13 +174,13 @@ impl<B: CacheBackend> CacheBackend for Evented<B> {
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         let result = self.inner.get_many(keys).await;
-        if let Ok(values) = &result {
-            if self.bus.has_subscribers() {
-                for (key, value) in keys.iter().zip(values) {
-                    self.read(key, value.is_some());
-                }
-            }
-        }
+        self.read_many(keys, &result);
+        self.observe(Operation::GetMany, result)
+    }
+
+    async fn get_many_with_ttl(&self, keys: &[&str]) -> Result<Vec<Option<(Bytes, Expiry)>>> {
+        let result = self.inner.get_many_with_ttl(keys).await;
+        self.read_many(keys, &result);
         self.observe(Operation::GetMany, result)
     }
 
@@ -236,5 +255,31 @@ impl<B: CacheBackend> CacheBackend for Evented<B> {
 
     fn lock_store(&self) -> Option<SharedLockStore> {
         self.inner.lock_store()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lexicache_core::{CacheEvent, EventBus};
+    use lexicache_memory::MemoryBackend;
+
+    use super::super::namespaced::ttl_reads;
+    use super::Evented;
+
+    #[tokio::test(start_paused = true)]
+    async fn ttl_reads_return_the_inner_expiry_and_emit_hits_and_misses() {
+        let bus = EventBus::new();
+        let mut events = bus.subscribe();
+        let cache = Evented::new(MemoryBackend::new(), bus);
+        ttl_reads::assert_forwarded(&cache).await;
+        let mut reads = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            match event {
+                CacheEvent::Hit { key, .. } => reads.push(format!("hit {key}")),
+                CacheEvent::Miss { key, .. } => reads.push(format!("miss {key}")),
+                _ => {}
+            }
+        }
+        assert_eq!(reads, ["hit ttl", "hit ttl", "miss absent", "hit forever"]);
     }
 }

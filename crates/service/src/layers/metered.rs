@@ -7,8 +7,8 @@ use std::time::Duration;
 use quanta::Instant;
 
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheMetrics, CacheValue, Capabilities, HealthCheckResult,
-    Operation, Outcome, Result, SharedLockStore,
+    async_trait, Bytes, CacheBackend, CacheMetrics, CacheValue, Capabilities, Expiry,
+    HealthCheckResult, Operation, Outcome, Result, SharedLockStore,
 };
 
 /// Counts the outcome and records the latency of every call into a shared [`CacheMetrics`]
@@ -16,8 +16,8 @@ use lexicache_core::{
 ///
 /// What is counted:
 ///
-/// - `get` and `get_entry`: a hit or a miss; `exists`: a hit when the key exists, else a miss;
-///   `get_many`: one hit or miss per key;
+/// - `get`, `get_with_ttl` and `get_entry`: a hit or a miss; `exists`: a hit when the key
+///   exists, else a miss; `get_many` and `get_many_with_ttl`: one hit or miss per key;
 /// - `sets`: one per successful `set`, one per item of a successful `set_many`;
 /// - `deletes`: one per entry actually removed by `delete`, `delete_many` or `delete_pattern`;
 ///   a key that was absent counts as a `miss` outcome in the facade only (not toward the hit
@@ -169,6 +169,20 @@ impl<B: CacheBackend> Metered<B> {
                 .count(op, Outcome::Ok, members.saturating_sub(1) as u64);
         }
     }
+
+    /// Records a `get_many`-like call: the call itself, then one hit or miss per key.
+    fn record_many<T>(&self, started: Option<Instant>, result: &Result<Vec<Option<T>>>) {
+        self.record(Operation::GetMany, started, result, |_| Outcome::Ok);
+        if let Ok(values) = result {
+            let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+            self.metrics.count(Operation::GetMany, Outcome::Hit, hits);
+            self.metrics.count(
+                Operation::GetMany,
+                Outcome::Miss,
+                values.len() as u64 - hits,
+            );
+        }
+    }
 }
 
 fn found<T>(value: &Option<T>) -> Outcome {
@@ -192,6 +206,13 @@ impl<B: CacheBackend> CacheBackend for Metered<B> {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let started = self.start();
         let result = self.inner.get(key).await;
+        self.record(Operation::Get, started, &result, found);
+        result
+    }
+
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        let started = self.start();
+        let result = self.inner.get_with_ttl(key).await;
         self.record(Operation::Get, started, &result, found);
         result
     }
@@ -239,16 +260,14 @@ impl<B: CacheBackend> CacheBackend for Metered<B> {
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         let started = self.start();
         let result = self.inner.get_many(keys).await;
-        self.record(Operation::GetMany, started, &result, |_| Outcome::Ok);
-        if let Ok(values) = &result {
-            let hits = values.iter().filter(|v| v.is_some()).count() as u64;
-            self.metrics.count(Operation::GetMany, Outcome::Hit, hits);
-            self.metrics.count(
-                Operation::GetMany,
-                Outcome::Miss,
-                values.len() as u64 - hits,
-            );
-        }
+        self.record_many(started, &result);
+        result
+    }
+
+    async fn get_many_with_ttl(&self, keys: &[&str]) -> Result<Vec<Option<(Bytes, Expiry)>>> {
+        let started = self.start();
+        let result = self.inner.get_many_with_ttl(keys).await;
+        self.record_many(started, &result);
         result
     }
 
@@ -307,5 +326,26 @@ impl<B: CacheBackend> CacheBackend for Metered<B> {
 
     fn lock_store(&self) -> Option<SharedLockStore> {
         self.inner.lock_store()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use lexicache_core::{CacheBackend, CacheMetrics};
+    use lexicache_memory::MemoryBackend;
+
+    use super::super::namespaced::ttl_reads;
+    use super::Metered;
+
+    #[tokio::test(start_paused = true)]
+    async fn ttl_reads_return_the_inner_expiry_and_count_hits_and_misses() {
+        let metrics = Arc::new(CacheMetrics::new("memory"));
+        let cache = Metered::new(MemoryBackend::new(), metrics.clone());
+        ttl_reads::assert_forwarded(&cache).await;
+        assert_eq!(cache.get_with_ttl("absent").await.unwrap(), None);
+        let s = metrics.snapshot();
+        assert_eq!((s.hits, s.misses, s.errors), (3, 2, 0));
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lexicache_core::{
-    async_trait, glob, Bytes, CacheBackend, CacheValue, Capabilities, Error, FencingToken,
+    async_trait, glob, Bytes, CacheBackend, CacheValue, Capabilities, Error, Expiry, FencingToken,
     HealthCheckResult, KeyRules, LockOwner, LockStore, Operation, Result, SharedLockStore,
 };
 
@@ -125,6 +125,11 @@ impl<B: CacheBackend> CacheBackend for Namespaced<B> {
         self.inner.get(full.as_str()).await
     }
 
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        let full = self.full(key, Operation::Get)?;
+        self.inner.get_with_ttl(full.as_str()).await
+    }
+
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         let full = self.full(key, Operation::Set)?;
         self.inner.set(full.as_str(), value, ttl).await
@@ -149,6 +154,12 @@ impl<B: CacheBackend> CacheBackend for Namespaced<B> {
         let full = self.full_all(keys.iter().copied(), Operation::GetMany)?;
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
         self.inner.get_many(&refs).await
+    }
+
+    async fn get_many_with_ttl(&self, keys: &[&str]) -> Result<Vec<Option<(Bytes, Expiry)>>> {
+        let full = self.full_all(keys.iter().copied(), Operation::GetMany)?;
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        self.inner.get_many_with_ttl(&refs).await
     }
 
     async fn set_many(&self, items: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
@@ -304,9 +315,49 @@ impl FullKey {
     }
 }
 
+/// What every layer's test of the TTL reads checks, written once.
+#[cfg(test)]
+pub(super) mod ttl_reads {
+    use std::time::Duration;
+
+    use lexicache_core::{Bytes, CacheBackend, Expiry};
+
+    /// Writes `ttl` (for 10 s) and `forever` (no TTL) through `cache` over a memory backend,
+    /// lets 4 s of tokio's paused clock pass, and asserts that `get_with_ttl` and
+    /// `get_many_with_ttl` through `cache` report the memory backend's expiries: 6 s left and
+    /// never.
+    pub(in crate::layers) async fn assert_forwarded(cache: &impl CacheBackend) {
+        let v = Bytes::from_static(b"v");
+        cache
+            .set("ttl", v.clone(), Some(Duration::from_secs(10)))
+            .await
+            .unwrap();
+        cache.set("forever", v.clone(), None).await.unwrap();
+        tokio::time::advance(Duration::from_secs(4)).await;
+
+        let six = Expiry::In(Duration::from_secs(6));
+        assert_eq!(
+            cache.get_with_ttl("ttl").await.unwrap(),
+            Some((v.clone(), six))
+        );
+        assert_eq!(
+            cache
+                .get_many_with_ttl(&["ttl", "absent", "forever"])
+                .await
+                .unwrap(),
+            vec![Some((v.clone(), six)), None, Some((v, Expiry::Never))]
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::FullKey;
+    use std::time::Duration;
+
+    use lexicache_core::{Bytes, CacheBackend, Expiry};
+    use lexicache_memory::MemoryBackend;
+
+    use super::{ttl_reads, FullKey, Namespaced};
 
     #[test]
     fn short_full_keys_are_inline_and_long_ones_on_the_heap() {
@@ -322,5 +373,25 @@ mod tests {
     #[test]
     fn multibyte_keys_join_intact() {
         assert_eq!(FullKey::new("é:", "日本").as_str(), "é:日本");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ttl_reads_map_keys_into_the_namespace_and_report_the_inner_expiry() {
+        let store = MemoryBackend::new();
+        let ns = Namespaced::new(store.clone(), "ns:");
+        // A key of the same name outside the namespace is not what the layer reads.
+        store
+            .set("ttl", Bytes::from_static(b"outside"), None)
+            .await
+            .unwrap();
+        ttl_reads::assert_forwarded(&ns).await;
+        assert_eq!(
+            store.get_with_ttl("ns:ttl").await.unwrap(),
+            Some((Bytes::from_static(b"v"), Expiry::In(Duration::from_secs(6))))
+        );
+
+        let too_long = "k".repeat(store.capabilities().max_key_len);
+        assert!(ns.get_with_ttl(&too_long).await.is_err());
+        assert!(ns.get_many_with_ttl(&["ok", &too_long]).await.is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheMetrics, CacheValue, Capabilities, Error, ErrorKind,
-    FencingToken, HealthCheckResult, LockOwner, LockStore, Operation, Outcome, Result,
+    Expiry, FencingToken, HealthCheckResult, LockOwner, LockStore, Operation, Outcome, Result,
     SharedLockStore,
 };
 
@@ -99,6 +99,11 @@ impl<B: CacheBackend> CacheBackend for Timeout<B> {
         self.bound(Operation::Get, self.inner.get(key)).await
     }
 
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        self.bound(Operation::Get, self.inner.get_with_ttl(key))
+            .await
+    }
+
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         self.bound(Operation::Set, self.inner.set(key, value, ttl))
             .await
@@ -119,6 +124,11 @@ impl<B: CacheBackend> CacheBackend for Timeout<B> {
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         self.bound(Operation::GetMany, self.inner.get_many(keys))
+            .await
+    }
+
+    async fn get_many_with_ttl(&self, keys: &[&str]) -> Result<Vec<Option<(Bytes, Expiry)>>> {
+        self.bound(Operation::GetMany, self.inner.get_many_with_ttl(keys))
             .await
     }
 
@@ -219,5 +229,21 @@ impl LockStore for TimeoutLockStore {
 
     async fn is_locked(&self, resource: &str) -> Result<bool> {
         self.bound(self.inner.is_locked(resource)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use lexicache_memory::MemoryBackend;
+
+    use super::super::namespaced::ttl_reads;
+    use super::Timeout;
+
+    #[tokio::test(start_paused = true)]
+    async fn ttl_reads_pass_through_with_the_inner_expiry() {
+        let cache = Timeout::new(MemoryBackend::new(), Duration::from_millis(50));
+        ttl_reads::assert_forwarded(&cache).await;
     }
 }
