@@ -36,7 +36,6 @@ mod value;
 
 pub use async_trait::async_trait;
 pub use backend::{CacheBackend, Expiry, SharedBackend};
-pub use pubsub::{PubSub, SharedPubSub, Subscription, SubscriptionEvent};
 pub use bytes::Bytes;
 pub use capabilities::Capabilities;
 pub use error::{BoxError, Error, ErrorKind, Operation, Result};
@@ -48,5 +47,6 @@ pub use health::{HealthCheckResult, HealthStatus};
 pub use key::{key_hash, KeyRules, DEFAULT_MAX_KEY_LEN};
 pub use lock::{FencingToken, LockOwner, LockStore, SharedLockStore};
 pub use metrics::{CacheMetrics, MetricsSnapshot, Outcome};
+pub use pubsub::{PubSub, SharedPubSub, Subscription, SubscriptionEvent};
 pub use serializer::Serializer;
 pub use value::{CacheValue, Object};

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use lexicache_core::glob::Pattern;
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, EventBus, Expiry,
-    HealthCheckResult,
-    KeyRules, Operation, Result,
+    HealthCheckResult, KeyRules, Operation, Result,
 };
 
 use crate::builder::MemoryBackendBuilder;
