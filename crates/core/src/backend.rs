@@ -13,7 +13,7 @@ use crate::capabilities::Capabilities;
 use crate::error::{Error, Operation, Result};
 use crate::health::HealthCheckResult;
 use crate::lock::SharedLockStore;
-use crate::value::CacheValue;
+use crate::value::{CacheValue, Object};
 
 /// A shared, dynamically chosen backend.
 pub type SharedBackend = Arc<dyn CacheBackend>;
@@ -152,6 +152,18 @@ pub trait CacheBackend: Send + Sync + fmt::Debug + 'static {
     /// The default writes the bytes with [`set`](Self::set).
     async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
         self.set(key, value.into_bytes(), ttl).await
+    }
+
+    /// Attaches `object`, the decoded value of `bytes`, to the entry under `key`, if that entry
+    /// still holds exactly `bytes`; its TTL is kept. Nothing is written anywhere else.
+    ///
+    /// A backend that [keeps objects](Capabilities::keeps_objects) but was filled with bytes
+    /// (a two-level cache's L1 copy of an L2 entry) would otherwise decode on every typed hit:
+    /// `CacheService` calls this after decoding such an entry, so only the first hit decodes.
+    /// The default does nothing; the memory backend implements it, the tiered backend passes
+    /// it to its L1, and layers forward it.
+    fn keep_object(&self, key: &str, bytes: &Bytes, object: Object) {
+        let _ = (key, bytes, object);
     }
 
     /// The lock store that shares this backend's server and namespace, if it has one.
@@ -367,6 +379,10 @@ macro_rules! forward_backend {
                 Self: 'a,
             {
                 (**self).set_entry(key, value, ttl)
+            }
+
+            fn keep_object(&self, key: &str, bytes: &Bytes, object: Object) {
+                (**self).keep_object(key, bytes, object)
             }
 
             fn lock_store(&self) -> Option<SharedLockStore> {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use lexicache_core::glob::Pattern;
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, EventBus, Expiry,
-    HealthCheckResult, KeyRules, Operation, Result,
+    HealthCheckResult, KeyRules, Object, Operation, Result,
 };
 
 use crate::builder::MemoryBackendBuilder;
@@ -402,6 +402,27 @@ impl CacheBackend for MemoryBackend {
     async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {
         self.check_key(key, Operation::Get)?;
         Ok(self.lookup(key))
+    }
+
+    fn keep_object(&self, key: &str, bytes: &Bytes, object: Object) {
+        if self.check_key(key, Operation::Get).is_err() {
+            return;
+        }
+        let _ = self
+            .shared
+            .cache
+            .entry(self.full_key(key))
+            .and_compute_with(|current| match current {
+                // Only the very entry that was read: a newer write keeps its own value.
+                Some(e) if e.value().is_live() && e.value().value.bytes() == bytes => {
+                    let entry = e.into_value();
+                    Op::Put(Entry {
+                        value: CacheValue::with_object(entry.value.into_bytes(), object),
+                        expires_at: entry.expires_at,
+                    })
+                }
+                _ => Op::Nop,
+            });
     }
 
     async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {

@@ -177,3 +177,46 @@ async fn health_reports_entries() {
     assert!(h.is_healthy());
     assert_eq!(h.details["entries"], "1");
 }
+
+#[tokio::test(start_paused = true)]
+async fn keep_object_attaches_the_decoded_value_to_the_entry_read_and_keeps_its_ttl() {
+    let cache = MemoryBackend::new();
+    let bytes = Bytes::from_static(b"\"forty-two\"");
+    cache
+        .set("k", bytes.clone(), Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(6)).await;
+    cache.keep_object("k", &bytes, Arc::new("forty-two".to_owned()));
+    let entry = cache.get_entry("k").await.unwrap().expect("a hit");
+    assert_eq!(
+        entry.object_as::<String>().as_deref().map(String::as_str),
+        Some("forty-two")
+    );
+    assert_eq!(entry.bytes(), &bytes);
+    tokio::time::advance(Duration::from_millis(4001)).await;
+    assert!(
+        cache.get_entry("k").await.unwrap().is_none(),
+        "the TTL was kept"
+    );
+}
+
+#[tokio::test]
+async fn keep_object_leaves_a_newer_value_and_an_absent_key_alone() {
+    let cache = MemoryBackend::new();
+    cache
+        .set("k", Bytes::from_static(b"new"), None)
+        .await
+        .unwrap();
+    cache.keep_object("k", &Bytes::from_static(b"old"), Arc::new("old".to_owned()));
+    let entry = cache.get_entry("k").await.unwrap().expect("a hit");
+    assert!(
+        entry.object().is_none(),
+        "an object of other bytes is never attached"
+    );
+    cache.keep_object("absent", &Bytes::from_static(b"x"), Arc::new(1u8));
+    assert!(
+        cache.get_entry("absent").await.unwrap().is_none(),
+        "nothing is created"
+    );
+}

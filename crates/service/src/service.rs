@@ -591,9 +591,18 @@ impl<S: Serializer> CacheService<S> {
         };
         match entry.into_object_as::<T>() {
             Ok(object) => Ok(Some((object, meta))),
-            Err(entry) => self
-                .decode(key, &entry.bytes()[body..], Operation::Get)
-                .map(|v| Some((Arc::new(v), meta))),
+            Err(entry) => {
+                let value: Arc<T> =
+                    Arc::new(self.decode(key, &entry.bytes()[body..], Operation::Get)?);
+                if self.inner.keeps_objects {
+                    // Bytes in a store that keeps objects (a two-level cache's copy of an L2
+                    // entry): keep the decoded value, so the next hits do not decode.
+                    self.inner
+                        .backend
+                        .keep_object(key, entry.bytes(), value.clone() as Object);
+                }
+                Ok(Some((value, meta)))
+            }
         }
     }
 

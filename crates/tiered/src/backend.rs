@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Expiry, HealthCheckResult,
-    HealthStatus, Result, SharedBackend, SharedLockStore,
+    HealthStatus, Object, Result, SharedBackend, SharedLockStore,
 };
 use lexicache_memory::MemoryBackend;
 use tokio::task::JoinHandle;
@@ -518,6 +518,11 @@ impl CacheBackend for TieredBackend {
 
     async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
         self.shared.write(key, value, ttl).await
+    }
+
+    fn keep_object(&self, key: &str, bytes: &Bytes, object: Object) {
+        // The decoded form of bytes L1 already holds: L2 and other processes are unaffected.
+        self.shared.l1.keep_object(key, bytes, object);
     }
 
     fn lock_store(&self) -> Option<SharedLockStore> {

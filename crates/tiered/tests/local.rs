@@ -173,6 +173,35 @@ async fn a_typed_service_over_tiered_keeps_decoded_values_in_l1() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_typed_hit_on_a_copy_filled_from_l2_decodes_once_then_keeps_the_object() {
+    let l2 = MemoryBackend::new();
+    // Written by "another process": L2 has bytes only.
+    let writer = CacheService::builder(l2.clone()).build();
+    assert!(
+        writer
+            .set("user", &vec![4u32, 5], Some(Duration::from_secs(60)))
+            .await
+    );
+    let t = tiered(&l2, Duration::from_secs(30)).await;
+    let service = CacheService::builder(t.clone()).build();
+    assert_eq!(service.get::<Vec<u32>>("user").await, Some(vec![4, 5]));
+    let copy = t
+        .l1()
+        .get_entry("user")
+        .await
+        .unwrap()
+        .expect("filled into L1");
+    assert_eq!(
+        copy.object_as::<Vec<u32>>().as_deref(),
+        Some(&vec![4, 5]),
+        "the first typed hit left its decoded value in L1"
+    );
+    // Only L1 got it: L2 still holds bytes, unchanged.
+    assert_eq!(l2.get("user").await.unwrap().as_ref(), Some(copy.bytes()));
+    assert_eq!(service.get::<Vec<u32>>("user").await, Some(vec![4, 5]));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_zero_l1_ttl_is_a_config_error() {
     let err = TieredBackend::builder(MemoryBackend::new(), Arc::new(MemoryBackend::new()))
         .l1_ttl(Duration::ZERO)

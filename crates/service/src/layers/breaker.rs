@@ -13,7 +13,7 @@ use lexicache_core::metrics::{CIRCUIT_STATE, CIRCUIT_TRANSITIONS_TOTAL};
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheEvent, CacheMetrics, CacheValue, Capabilities,
     CircuitState, Error, ErrorKind, EventBus, Expiry, FencingToken, HealthCheckResult, LockOwner,
-    LockStore, Operation, Outcome, Result, SharedLockStore,
+    LockStore, Object, Operation, Outcome, Result, SharedLockStore,
 };
 
 /// The settings of a [`CircuitBreaker`].
@@ -376,6 +376,10 @@ impl<B: CacheBackend> CacheBackend for CircuitBreaker<B> {
     async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
         self.guard(Operation::Set, || self.inner.set_entry(key, value, ttl))
             .await
+    }
+
+    fn keep_object(&self, key: &str, bytes: &Bytes, object: Object) {
+        self.inner.keep_object(key, bytes, object);
     }
 
     fn lock_store(&self) -> Option<SharedLockStore> {

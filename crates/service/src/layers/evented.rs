@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheEvent, CacheValue, Capabilities, Error, EventBus,
-    Expiry, HealthCheckResult, Operation, Result, SharedLockStore,
+    Expiry, HealthCheckResult, Object, Operation, Result, SharedLockStore,
 };
 
 /// Emits what the backend did onto an [`EventBus`], for its subscribers and handlers.
@@ -251,6 +251,10 @@ impl<B: CacheBackend> CacheBackend for Evented<B> {
             self.written(key);
         }
         self.observe(Operation::Set, result)
+    }
+
+    fn keep_object(&self, key: &str, bytes: &Bytes, object: Object) {
+        self.inner.keep_object(key, bytes, object);
     }
 
     fn lock_store(&self) -> Option<SharedLockStore> {

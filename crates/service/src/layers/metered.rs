@@ -8,7 +8,7 @@ use quanta::Instant;
 
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheMetrics, CacheValue, Capabilities, Expiry,
-    HealthCheckResult, Operation, Outcome, Result, SharedLockStore,
+    HealthCheckResult, Object, Operation, Outcome, Result, SharedLockStore,
 };
 
 /// Counts the outcome and records the latency of every call into a shared [`CacheMetrics`]
@@ -322,6 +322,10 @@ impl<B: CacheBackend> CacheBackend for Metered<B> {
         let result = self.inner.set_entry(key, value, ttl).await;
         self.record(Operation::Set, started, &result, |()| Outcome::Ok);
         result
+    }
+
+    fn keep_object(&self, key: &str, bytes: &Bytes, object: Object) {
+        self.inner.keep_object(key, bytes, object);
     }
 
     fn lock_store(&self) -> Option<SharedLockStore> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lexicache_core::{
     async_trait, glob, Bytes, CacheBackend, CacheValue, Capabilities, Error, Expiry, FencingToken,
-    HealthCheckResult, KeyRules, LockOwner, LockStore, Operation, Result, SharedLockStore,
+    HealthCheckResult, KeyRules, LockOwner, LockStore, Object, Operation, Result, SharedLockStore,
 };
 
 /// Full keys up to this many bytes are built on the stack instead of the heap.
@@ -217,6 +217,12 @@ impl<B: CacheBackend> CacheBackend for Namespaced<B> {
     async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
         let full = self.full(key, Operation::Set)?;
         self.inner.set_entry(full.as_str(), value, ttl).await
+    }
+
+    fn keep_object(&self, key: &str, bytes: &Bytes, object: Object) {
+        if let Ok(full) = self.full(key, Operation::Get) {
+            self.inner.keep_object(full.as_str(), bytes, object);
+        }
     }
 
     fn lock_store(&self) -> Option<SharedLockStore> {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use lexicache_core::{
     async_trait, Bytes, CacheBackend, CacheMetrics, CacheValue, Capabilities, Error, ErrorKind,
-    Expiry, FencingToken, HealthCheckResult, LockOwner, LockStore, Operation, Outcome, Result,
-    SharedLockStore,
+    Expiry, FencingToken, HealthCheckResult, LockOwner, LockStore, Object, Operation, Outcome,
+    Result, SharedLockStore,
 };
 
 /// Bounds every call to the inner backend by a deadline.
@@ -174,6 +174,10 @@ impl<B: CacheBackend> CacheBackend for Timeout<B> {
     async fn set_entry(&self, key: &str, value: CacheValue, ttl: Option<Duration>) -> Result<()> {
         self.bound(Operation::Set, self.inner.set_entry(key, value, ttl))
             .await
+    }
+
+    fn keep_object(&self, key: &str, bytes: &Bytes, object: Object) {
+        self.inner.keep_object(key, bytes, object);
     }
 
     fn lock_store(&self) -> Option<SharedLockStore> {
