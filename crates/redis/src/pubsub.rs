@@ -437,8 +437,10 @@ impl Task {
             other => match other.convert::<Bytes>() {
                 Ok(bytes) => bytes,
                 Err(e) => {
+                    // Dropped, so reported like any dropped message: the consumer must not
+                    // assume it saw everything.
                     tracing::warn!(backend = %self.backend, error = %e, "unreadable pub/sub payload dropped");
-                    return Ok(());
+                    return self.send(SubscriptionEvent::Lagged(1)).await;
                 }
             },
         };

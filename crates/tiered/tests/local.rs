@@ -288,8 +288,13 @@ impl CacheBackend for Held {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_read_that_raced_a_write_does_not_put_the_old_value_back_into_l1() {
+/// A tiered backend whose L2 holds `k = "old"`, and what a read of `k` answered when it read
+/// "old" from L2 and its answer was held back until `change` had run and returned.
+async fn read_held_across<F, Fut>(change: F) -> (TieredBackend, Option<Bytes>)
+where
+    F: FnOnce(TieredBackend) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let held = Held::new(MemoryBackend::new());
     held.inner.set("k", b("old"), None).await.unwrap();
     let t = TieredBackend::builder(MemoryBackend::new(), Arc::new(held.clone()))
@@ -308,14 +313,18 @@ async fn a_read_that_raced_a_write_does_not_put_the_old_value_back_into_l1() {
         async move { t.get("k").await.unwrap() }
     });
     held.reached.notified().await;
-    // Meanwhile a write lands and returns.
-    t.set("k", b("new"), None).await.unwrap();
+    change(t.clone()).await;
     drop(all);
-    assert_eq!(
-        reader.await.unwrap(),
-        Some(b("old")),
-        "the racing read answers what it read"
-    );
+    (t, reader.await.unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_read_that_raced_a_write_does_not_put_the_old_value_back_into_l1() {
+    let (t, read) = read_held_across(|t| async move {
+        t.set("k", b("new"), None).await.unwrap();
+    })
+    .await;
+    assert_eq!(read, Some(b("old")), "the racing read answers what it read");
     assert_eq!(
         t.l1().get("k").await.unwrap(),
         Some(b("new")),
@@ -326,26 +335,11 @@ async fn a_read_that_raced_a_write_does_not_put_the_old_value_back_into_l1() {
 
 #[tokio::test(start_paused = true)]
 async fn a_read_that_raced_a_delete_leaves_l1_empty() {
-    let held = Held::new(MemoryBackend::new());
-    held.inner.set("k", b("old"), None).await.unwrap();
-    let t = TieredBackend::builder(MemoryBackend::new(), Arc::new(held.clone()))
-        .build()
-        .await
-        .unwrap();
-    let permits = held.hold.available_permits();
-    let all = held
-        .hold
-        .acquire_many(u32::try_from(permits).unwrap())
-        .await
-        .unwrap();
-    let reader = tokio::spawn({
-        let t = t.clone();
-        async move { t.get("k").await.unwrap() }
-    });
-    held.reached.notified().await;
-    assert!(t.delete("k").await.unwrap());
-    drop(all);
-    assert_eq!(reader.await.unwrap(), Some(b("old")));
+    let (t, read) = read_held_across(|t| async move {
+        assert!(t.delete("k").await.unwrap());
+    })
+    .await;
+    assert_eq!(read, Some(b("old")));
     assert_eq!(t.l1().get("k").await.unwrap(), None);
     assert_eq!(t.get("k").await.unwrap(), None);
 }
