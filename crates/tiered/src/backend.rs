@@ -213,7 +213,9 @@ pub struct TieredStats {
     pub received: u64,
     /// Keys dropped from L1 on others' invalidations.
     pub keys_invalidated: u64,
-    /// Times the whole L1 was dropped (clears, gaps, losses, lags, patterns excluded).
+    /// Times the whole L1 was dropped: a `clear` (this process's or another's), a gap, an
+    /// unreadable message, a lag, a lost subscription, or a subscription becoming active (the
+    /// first one included). Pattern deletes are not counted.
     pub full_clears: u64,
     /// Sequence gaps seen.
     pub gaps: u64,
