@@ -55,6 +55,18 @@ impl Shared {
             .await;
     }
 
+    /// Drops every L1 key matching `glob` (all of L1 if L1 cannot match it), and every fill
+    /// in flight.
+    pub(crate) async fn evict_pattern(&self, glob: &str) {
+        self.gate
+            .invalidate_all(async {
+                if self.l1.delete_pattern(glob).await.is_err() {
+                    let _ = self.l1.clear().await;
+                }
+            })
+            .await;
+    }
+
     /// Copies an L2 read into L1 for `ttl`, unless an invalidation or a local write of `key`
     /// came after `snap` (the read may then be older than either), or L1 may not be filled.
     async fn fill(&self, key: &str, snap: Snapshot, value: CacheValue, ttl: Duration) {
@@ -452,13 +464,7 @@ impl CacheBackend for TieredBackend {
         let s = &*self.shared;
         let result = s.l2.delete_pattern(glob).await;
         // Even a failed pattern delete may have removed some keys.
-        s.gate
-            .invalidate_all(async {
-                if s.l1.delete_pattern(glob).await.is_err() {
-                    let _ = s.l1.clear().await;
-                }
-            })
-            .await;
+        s.evict_pattern(glob).await;
         let removed = match result {
             Ok(n) => n,
             Err(e) => {

@@ -74,14 +74,18 @@ impl Gate {
         }
     }
 
+    /// Whether neither generation `snap` saw has moved; called under the stripe's lock.
+    fn unchanged(&self, snap: Snapshot) -> bool {
+        self.global.load(Ordering::SeqCst) == snap.global
+            && self.stripes[snap.stripe].generation.load(Ordering::SeqCst) == snap.local
+    }
+
     /// Runs `fill` if no invalidation touched the key since `snap`; returns whether it ran.
     pub(crate) async fn fill<F: Future>(&self, snap: Snapshot, fill: F) -> bool {
         let _global = self.global_lock.read().await;
         let stripe = &self.stripes[snap.stripe];
         let _stripe = stripe.lock.lock().await;
-        if self.global.load(Ordering::SeqCst) != snap.global
-            || stripe.generation.load(Ordering::SeqCst) != snap.local
-        {
+        if !self.unchanged(snap) {
             return false;
         }
         fill.await;
@@ -96,9 +100,7 @@ impl Gate {
         let _global = self.global_lock.read().await;
         let stripe = &self.stripes[snap.stripe];
         let _stripe = stripe.lock.lock().await;
-        if self.global.load(Ordering::SeqCst) == snap.global
-            && stripe.generation.load(Ordering::SeqCst) == snap.local
-        {
+        if self.unchanged(snap) {
             set.await;
         } else {
             remove.await;

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lexicache_core::{Bytes, CacheBackend, Error, ErrorKind, Operation, Result, SharedPubSub};
+use lexicache_core::{Bytes, Error, ErrorKind, Operation, Result, SharedPubSub};
 use lexicache_core::{Subscription, SubscriptionEvent};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -355,16 +355,7 @@ async fn on_invalidation(
                     .keys_invalidated
                     .fetch_add(keys.len() as u64, Ordering::Relaxed);
             }
-            Op::Pattern(glob) => {
-                shared
-                    .gate
-                    .invalidate_all(async {
-                        if shared.l1.delete_pattern(&glob).await.is_err() {
-                            let _ = shared.l1.clear().await;
-                        }
-                    })
-                    .await;
-            }
+            Op::Pattern(glob) => shared.evict_pattern(&glob).await,
             Op::Clear => shared.clear_l1().await,
         }
     }
