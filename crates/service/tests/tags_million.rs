@@ -2,7 +2,7 @@
 //! keep no index that grows with keys, every version key has a TTL, and once the entries'
 //! TTLs pass nothing of them is left.
 //!
-//! Each test writes 1,000,000 entries (TTL 2 s) tagged with one of 16 tags (tag TTL 3 s), from
+//! Each test writes 1,000,000 entries (TTL 5 s) tagged with one of 16 tags (tag TTL 6 s), from
 //! 32 concurrent tasks in batches of 500 (one tag snapshot and one batch write per batch),
 //! waits for the TTLs to pass, and shows that nothing remains:
 //!
@@ -39,8 +39,8 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const BATCH: usize = 500;
 const TASKS: usize = 32;
 const TAGS: usize = 16;
-const ENTRY_TTL: Duration = Duration::from_secs(2);
-const TAG_TTL: Duration = Duration::from_secs(3);
+const ENTRY_TTL: Duration = Duration::from_secs(5);
+const TAG_TTL: Duration = Duration::from_secs(6);
 
 fn entry_key(i: usize) -> String {
     format!("e:{i}")
