@@ -1,15 +1,21 @@
 //! The `lexicache` command-line tool.
 //!
-//! `lexicache demo` tours the library on the embedded memory backend with no setup, printing
-//! real measurements: typed values, TTL expiry, a glob delete, a 1,000-caller stampede on one
-//! cold key that runs its loader once, and the metrics snapshot.
+//! - `lexicache demo` tours the library on the embedded memory backend with no setup.
+//! - The operator commands (`get`, `set`, `del`, `del-pattern`, `invalidate-tags`, `exists`,
+//!   `ttl`, `stats`, `health`, `keys`) work on any backend: the embedded memory backend by
+//!   default, `--redis URL`, `--memcached HOST:PORT,...`, or `--config FILE [--backend NAME]`.
+//! - `lexicache bench` runs a Zipf workload and reports throughput, hit rate and latency
+//!   percentiles, beside the raw driver with `--compare-raw`.
+//! - `lexicache completions SHELL` prints a shell completion script.
 //!
 //! ```text
 //! cargo run --release -p lexicache-cli -- demo
+//! cargo run --release -p lexicache-cli -- --redis redis://127.0.0.1:6390 set user:1 '{"id":1}' --ttl 60s
 //! ```
 //!
-//! Exit codes: `0` success, `1` internal failure (a demo check did not hold), `2` usage or
-//! configuration error, `3` backend error.
+//! Exit codes: `0` success, `1` not found (or a failed internal check), `2` usage or
+//! configuration error, `3` backend error. Errors go to stderr on one line that says what to
+//! do.
 //!
 //! The command line is a plain clap parser, usable from code and tests:
 //!
@@ -18,7 +24,7 @@
 //! use lexicache_cli::{Cli, Command};
 //!
 //! let cli = Cli::try_parse_from(["lexicache", "demo", "--callers", "10"]).unwrap();
-//! let Command::Demo(args) = cli.command;
+//! let Command::Demo(args) = cli.command else { unreachable!() };
 //! assert_eq!(args.callers, 10);
 //!
 //! // Out-of-range values are usage errors, which exit with code 2.
@@ -29,14 +35,18 @@
 // This crate is the CLI: writing to the terminal is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod bench;
 pub mod demo;
 mod error;
+pub mod ops;
+mod target;
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-pub use error::{CliError, EXIT_BACKEND, EXIT_INTERNAL, EXIT_USAGE};
+pub use error::{CliError, EXIT_BACKEND, EXIT_INTERNAL, EXIT_NOT_FOUND, EXIT_USAGE};
+pub use target::{Target, TargetArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -61,9 +71,25 @@ Runs in about half a second: the TTL step really waits for its 300 ms entry to e
     after_help = AFTER_HELP
 )]
 pub struct Cli {
+    /// Which backend to talk to.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How to print results.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// Aligned text for people.
+    #[default]
+    Table,
+    /// One JSON document on stdout, for scripts.
+    Json,
 }
 
 /// The subcommands.
@@ -72,6 +98,27 @@ pub enum Command {
     /// Tour lexicache on the embedded memory backend, printing measured results.
     #[command(after_help = DEMO_AFTER_HELP)]
     Demo(DemoArgs),
+    /// Run a workload and report throughput, hit rate and latency percentiles.
+    Bench(bench::BenchArgs),
+    /// Print a shell completion script.
+    #[command(after_help = COMPLETIONS_AFTER_HELP)]
+    Completions(CompletionsArgs),
+    /// The operator commands.
+    #[command(flatten)]
+    Op(ops::OpCommand),
+}
+
+const COMPLETIONS_AFTER_HELP: &str = "\
+Example:
+  lexicache completions bash > ~/.local/share/bash-completion/completions/lexicache
+  lexicache completions zsh > \"${fpath[1]}/_lexicache\"";
+
+/// Options of `lexicache completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Options of `lexicache demo`.
@@ -88,8 +135,24 @@ pub struct DemoArgs {
 ///
 /// A [`CliError`] whose [`exit_code`](CliError::exit_code) says how the process should end.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
-    match cli.command {
-        Command::Demo(args) => demo::run(&args).await,
+    match &cli.command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::Bench(args) => bench::run(&cli.target, cli.format, args).await,
+        Command::Completions(args) => {
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command(),
+                "lexicache",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Op(op) => {
+            let target = Target::connect(&cli.target).await?;
+            let result = ops::run(&target, cli.format, op).await;
+            target.close().await;
+            result
+        }
     }
 }
 

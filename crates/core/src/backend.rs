@@ -13,6 +13,7 @@ use crate::capabilities::Capabilities;
 use crate::error::{Error, Operation, Result};
 use crate::health::HealthCheckResult;
 use crate::lock::SharedLockStore;
+use crate::stats::BackendStats;
 use crate::value::{CacheValue, Object};
 
 /// A shared, dynamically chosen backend.
@@ -138,6 +139,16 @@ pub trait CacheBackend: Send + Sync + fmt::Debug + 'static {
 
     /// Checks the backend within `timeout`. Never fails: problems are reported in the result.
     async fn health_check(&self, timeout: Duration) -> HealthCheckResult;
+
+    /// What the store itself reports: entries, memory, hits and misses, evictions, and per
+    /// server its version, uptime and connections. An operator's tool (the CLI's `stats`),
+    /// not a hot-path call: on a remote backend it asks every server (`INFO`, `stats`).
+    ///
+    /// The default returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported);
+    /// backends implement it and layers forward it.
+    async fn stats(&self) -> Result<BackendStats> {
+        Err(Error::unsupported(self.name().to_owned(), Operation::Stats))
+    }
 
     /// Reads the entry under `key`, with its decoded value where the backend keeps one.
     ///
@@ -353,6 +364,14 @@ macro_rules! forward_backend {
                 Self: 'a,
             {
                 (**self).health_check(timeout)
+            }
+
+            fn stats<'l0, 'a>(&'l0 self) -> BoxFuture<'a, Result<BackendStats>>
+            where
+                'l0: 'a,
+                Self: 'a,
+            {
+                (**self).stats()
             }
 
             fn get_entry<'l0, 'l1, 'a>(

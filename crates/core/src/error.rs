@@ -114,6 +114,8 @@ pub enum Operation {
     Keys,
     /// [`CacheBackend::health_check`](crate::CacheBackend::health_check).
     Health,
+    /// [`CacheBackend::stats`](crate::CacheBackend::stats).
+    Stats,
     /// Connecting to a backend.
     Connect,
     /// Encoding a value.
@@ -128,7 +130,7 @@ pub enum Operation {
 
 impl Operation {
     /// All operations, in declaration order.
-    pub const ALL: [Operation; 16] = [
+    pub const ALL: [Operation; 17] = [
         Self::Get,
         Self::Set,
         Self::Delete,
@@ -140,6 +142,7 @@ impl Operation {
         Self::Clear,
         Self::Keys,
         Self::Health,
+        Self::Stats,
         Self::Connect,
         Self::Serialize,
         Self::Deserialize,
@@ -162,6 +165,7 @@ impl Operation {
             Self::Clear => "clear",
             Self::Keys => "keys",
             Self::Health => "health",
+            Self::Stats => "stats",
             Self::Connect => "connect",
             Self::Serialize => "serialize",
             Self::Deserialize => "deserialize",

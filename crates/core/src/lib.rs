@@ -32,6 +32,7 @@ pub mod lock;
 pub mod metrics;
 pub mod pubsub;
 mod serializer;
+mod stats;
 mod value;
 
 pub use async_trait::async_trait;
@@ -49,4 +50,5 @@ pub use lock::{FencingToken, LockOwner, LockStore, SharedLockStore};
 pub use metrics::{CacheMetrics, MetricsSnapshot, Outcome};
 pub use pubsub::{PubSub, SharedPubSub, Subscription, SubscriptionEvent};
 pub use serializer::Serializer;
+pub use stats::{BackendStats, ServerStats};
 pub use value::{CacheValue, Object};
