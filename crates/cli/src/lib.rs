@@ -50,10 +50,18 @@ pub use target::{Target, TargetArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
-  lexicache demo                 tour the library on the embedded memory backend
-  lexicache demo --callers 5000  the same, with a bigger stampede
+  lexicache demo                                       tour the library in memory
+  lexicache --redis redis://127.0.0.1:6390 set user:1 '{\"id\":1}' --ttl 5m --tags users
+  lexicache --redis redis://127.0.0.1:6390 get user:1
+  lexicache --memcached 127.0.0.1:11290,127.0.0.1:11291 stats --format json
+  lexicache --config cache.yaml --backend shared keys 'user:*'
+  lexicache --redis redis://127.0.0.1:6390 bench --compare-raw --concurrency 64
+  lexicache completions bash > /usr/share/bash-completion/completions/lexicache
 
-Exit codes: 0 ok, 1 internal failure, 2 usage or configuration error, 3 backend error.";
+With no backend flag, commands run on the embedded memory backend (which lives only as long
+as the command).
+
+Exit codes: 0 ok, 1 not found, 2 usage or configuration error, 3 backend error.";
 
 const DEMO_AFTER_HELP: &str = "\
 Example:
@@ -156,6 +164,29 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// Folds clap's multi-line usage error into one line: the error and its details, then what
+/// to do (clap's own "try '--help'" line, kept as the hint), without the usage synopsis.
+fn one_line(rendered: &str) -> String {
+    let mut parts = Vec::new();
+    let mut hint = None;
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.starts_with("Usage:") {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("For more information, ") {
+            hint = Some(rest.trim_end_matches('.').to_owned());
+            continue;
+        }
+        parts.push(line.trim_end_matches(':').to_owned());
+    }
+    let mut text = parts.join(": ");
+    if let Some(hint) = hint {
+        text.push_str("; ");
+        text.push_str(&hint);
+    }
+    text
+}
+
 /// Parses the process arguments, runs the command on a multi-thread runtime and returns the
 /// exit code: what `main` of the `lexicache` binary does.
 #[must_use]
@@ -163,8 +194,13 @@ pub fn run_cli() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // clap prints help and version on stdout (exit 0) and usage errors on stderr (2).
-            let _ = e.print();
+            // Help and version go to stdout as clap writes them (exit 0); usage errors go to
+            // stderr on one line, like every other error (exit 2).
+            if e.use_stderr() {
+                eprintln!("lexicache: {}", one_line(&e.render().to_string()));
+            } else {
+                let _ = e.print();
+            }
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE));
         }
     };
@@ -184,5 +220,20 @@ pub fn run_cli() -> ExitCode {
             eprintln!("lexicache: error: {e}");
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_fold_into_one_line_that_keeps_the_details_and_the_hint() {
+        let err = Cli::try_parse_from(["lexicache", "get"]).unwrap_err();
+        let line = one_line(&err.render().to_string());
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.contains("<KEY>"), "{line}");
+        assert!(line.contains("try '--help'"), "{line}");
+        assert!(!line.contains("Usage:"), "{line}");
     }
 }

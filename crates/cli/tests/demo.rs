@@ -36,7 +36,13 @@ fn demo_runs_the_stampede_loader_once_and_exits_zero() {
 fn out_of_range_option_is_a_usage_error_with_code_2() {
     let out = lexicache(&["demo", "--callers", "0"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--callers"));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--callers"), "{stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "not one line: {stderr}"
+    );
 }
 
 #[test]

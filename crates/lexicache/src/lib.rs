@@ -71,7 +71,7 @@
 pub use lexicache_core::*;
 pub use lexicache_serde::{Json, Postcard};
 pub use lexicache_service::{
-    layers, single_flight, CacheService, CacheServiceBuilder, LoadOptions,
+    inspect, layers, single_flight, CacheService, CacheServiceBuilder, LoadOptions,
 };
 
 /// Memoization: [`CacheService::memo`] and its [`Memo`](memo::Memo) calls (`remember`,

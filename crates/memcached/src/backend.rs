@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_memcached::{AsciiProtocol, MetaProtocol, Status};
 use futures::future::try_join_all;
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, ErrorKind, EventBus,
-    HealthCheckResult, KeyRules, Operation, Result, SharedLockStore,
+    async_trait, BackendStats, Bytes, CacheBackend, CacheValue, Capabilities, Error, ErrorKind,
+    EventBus, HealthCheckResult, KeyRules, Operation, Result, SharedLockStore,
 };
 use tokio::time::Instant;
 
@@ -20,6 +20,7 @@ use crate::keys::wire_key_with_prefix;
 use crate::lock::MemcachedLockStore;
 use crate::pool::{Failure, Pools};
 use crate::ring::HashRing;
+use crate::stats::{summarize, Reply};
 use crate::ttl::{exptime, now_unix};
 
 /// Keys per `get` command and items per pipelined `set` round trip. Bounding a round trip keeps
@@ -301,6 +302,15 @@ impl MemcachedBackend {
         .map_err(|e| self.driver_error(e, Operation::Set, index))
     }
 
+    /// One server's `stats` reply, within the command timeout.
+    async fn server_stats(&self, index: usize) -> Result<Reply> {
+        let reply = exchange!(self, index, Operation::Stats, self.timeout(), |client| {
+            client.stats()
+        })?
+        .map_err(|e| self.driver_error(e, Operation::Stats, index))?;
+        Ok(reply.into_iter().collect())
+    }
+
     async fn probe(&self, index: usize) -> std::result::Result<String, String> {
         let (lease, mut client) = self
             .shared
@@ -578,6 +588,33 @@ impl CacheBackend for MemcachedBackend {
             .with_detail("servers", servers.len().to_string())
             .with_detail("servers_up", up.to_string())
             .with_detail("prefix", self.prefix.to_string())
+    }
+
+    /// `stats` on every server, in parallel, each within the command timeout.
+    ///
+    /// - `entries` (scope `"server"`): `curr_items` of every server, every namespace's and
+    ///   application's items included;
+    /// - `memory_bytes`, `hits`, `misses`, `evictions`: `bytes`, `get_hits`, `get_misses` and
+    ///   `evictions`, summed;
+    /// - per server: version, uptime, `curr_connections`, `curr_items` and `bytes`;
+    /// - `extra`: `limit_maxbytes` (summed), and `unreachable` naming the servers that failed.
+    ///
+    /// When some servers fail, the others' figures are returned (the failed ones listed without
+    /// figures); when every server fails, the first error:
+    /// [`ErrorKind::Connection`] (refused, or marked down) or [`ErrorKind::Timeout`].
+    async fn stats(&self) -> Result<BackendStats> {
+        let servers = self.shared.ring.servers();
+        let replies =
+            futures::future::join_all((0..servers.len()).map(|i| self.server_stats(i))).await;
+        if !replies.iter().any(Result::is_ok) {
+            if let Some(e) = replies.into_iter().find_map(Result::err) {
+                return Err(e);
+            }
+            // No servers at all (the builder refuses that): nothing to report.
+            return Ok(summarize(Vec::new()));
+        }
+        let replies = servers.iter().map(|s| s.to_string()).zip(replies).collect();
+        Ok(summarize(replies))
     }
 
     async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {

@@ -75,6 +75,7 @@ mod keys;
 mod lock;
 mod pool;
 mod ring;
+mod stats;
 mod ttl;
 
 /// The driver, re-exported so its types can be named without a separate dependency.

@@ -2,13 +2,14 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lexicache_core::glob::Pattern;
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, EventBus, Expiry,
-    HealthCheckResult, KeyRules, Object, Operation, Result,
+    async_trait, BackendStats, Bytes, CacheBackend, CacheValue, Capabilities, Error, EventBus,
+    Expiry, HealthCheckResult, KeyRules, Object, Operation, Result,
 };
 
 use crate::builder::MemoryBackendBuilder;
@@ -24,6 +25,10 @@ pub(crate) struct Shared {
     pub(crate) default_ttl: Option<Duration>,
     pub(crate) key_rules: KeyRules,
     pub(crate) max_value_size: usize,
+    /// Entries evicted for room (moka's `Size` cause), counted by the eviction listener.
+    pub(crate) evictions: Arc<AtomicU64>,
+    /// Whether the bound is in bytes (a weigher) rather than entries.
+    pub(crate) bounded_by_bytes: bool,
 }
 
 /// An in-process cache backend on moka. Cheap to clone; clones share the store.
@@ -256,6 +261,17 @@ impl MemoryBackend {
             .collect()
     }
 
+    /// Live entries of this namespace and the sum of their weights (key, value and overhead).
+    fn namespace_usage(&self) -> (u64, u64) {
+        self.shared
+            .cache
+            .iter()
+            .filter(|(k, e)| k.starts_with(&*self.prefix) && e.is_live())
+            .fold((0, 0), |(n, bytes), (k, e)| {
+                (n + 1, bytes + u64::from(Entry::weight(&k, &e.value)))
+            })
+    }
+
     fn remove_full(&self, keys: &[Arc<String>]) -> u64 {
         keys.iter()
             .filter(|k| {
@@ -397,6 +413,41 @@ impl CacheBackend for MemoryBackend {
                 self.shared.cache.weighted_size().to_string(),
             )
             .with_detail("prefix", self.prefix.to_string())
+    }
+
+    /// Counts this namespace's live entries and their bytes by walking the store (an operator's
+    /// call, linear in the store's size), after running moka's pending housekeeping.
+    ///
+    /// - `entries` (scope `"namespace"`): live entries under this backend's prefix; the whole
+    ///   store when the prefix is empty;
+    /// - `memory_bytes`: their weight: key, value and a 64-byte overhead each;
+    /// - `evictions`: entries the whole store evicted for room (not expired, not deleted);
+    /// - `hits`, `misses`: `None` (the store does not count them; `CacheService` metrics do);
+    /// - `extra`: `store_entries` (every namespace) and the bound (`max_entries` or
+    ///   `max_bytes`).
+    async fn stats(&self) -> Result<BackendStats> {
+        let cache = &self.shared.cache;
+        cache.run_pending_tasks();
+        let (entries, bytes) = self.namespace_usage();
+        let mut stats = BackendStats {
+            entries: Some(entries),
+            entries_scope: Some("namespace"),
+            memory_bytes: Some(bytes),
+            evictions: Some(self.shared.evictions.load(Ordering::Relaxed)),
+            ..BackendStats::default()
+        };
+        stats
+            .extra
+            .insert("store_entries".into(), cache.entry_count().to_string());
+        if let Some(max) = cache.policy().max_capacity() {
+            let bound = if self.shared.bounded_by_bytes {
+                "max_bytes"
+            } else {
+                "max_entries"
+            };
+            stats.extra.insert(bound.into(), max.to_string());
+        }
+        Ok(stats)
     }
 
     async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {

@@ -1,5 +1,6 @@
 //! [`MemoryBackendBuilder`]: bounds, TTLs, namespace and events of a [`MemoryBackend`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,13 +125,18 @@ impl MemoryBackendBuilder {
         let name: Arc<str> = Arc::from(self.name.as_str());
         let listener_bus = events.clone();
         let listener_name = name.clone();
+        let evictions = Arc::new(AtomicU64::new(0));
+        let listener_evictions = evictions.clone();
         let mut builder = moka::sync::Cache::builder()
             .expire_after(PerEntryTtl)
             .eviction_listener(move |key: Arc<String>, entry: Entry, cause: RemovalCause| {
                 let cause = match cause {
                     // An overwrite is not an eviction.
                     RemovalCause::Replaced => return,
-                    RemovalCause::Size => EvictionCause::Size,
+                    RemovalCause::Size => {
+                        listener_evictions.fetch_add(1, Ordering::Relaxed);
+                        EvictionCause::Size
+                    }
                     RemovalCause::Expired => EvictionCause::Expired,
                     // A lazily expired entry removed by delete or clear had expired first.
                     RemovalCause::Explicit if !entry.is_live() => EvictionCause::Expired,
@@ -142,6 +148,7 @@ impl MemoryBackendBuilder {
                     cause,
                 });
             });
+        let bounded_by_bytes = matches!(self.bound, Bound::Bytes(_));
         builder = match self.bound {
             Bound::Entries(n) => builder.max_capacity(n),
             Bound::Bytes(n) => builder
@@ -156,6 +163,8 @@ impl MemoryBackendBuilder {
                 default_ttl: self.default_ttl,
                 key_rules: self.key_rules,
                 max_value_size: self.max_value_size,
+                evictions,
+                bounded_by_bytes,
             }),
             self.prefix,
         )

@@ -17,8 +17,8 @@ use futures::future::{join_all, try_join_all};
 use futures::{Stream, StreamExt};
 use lexicache_core::glob::Pattern;
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Error, EventBus, Expiry,
-    HealthCheckResult, KeyRules, Operation, Result, SharedLockStore,
+    async_trait, BackendStats, Bytes, CacheBackend, CacheValue, Capabilities, Error, ErrorKind,
+    EventBus, Expiry, HealthCheckResult, KeyRules, Operation, Result, SharedLockStore,
 };
 
 use crate::builder::RedisBackendBuilder;
@@ -27,6 +27,7 @@ use crate::error::map_error;
 use crate::lock::RedisLockStore;
 use crate::pattern::scan_match;
 use crate::pubsub::RedisPubSub;
+use crate::stats::summarize;
 
 /// Keys asked for per `SCAN` page.
 const SCAN_COUNT: u32 = 1000;
@@ -442,13 +443,66 @@ impl RedisBackend {
         Ok((ping, role))
     }
 
-    async fn check(&self, timeout: Duration, started: Instant) -> HealthCheckResult {
-        let name = self.shared.name.to_string();
-        let mode = match self.shared.config.deployment {
+    fn mode(&self) -> &'static str {
+        match self.shared.config.deployment {
             Deployment::Standalone { .. } => "standalone",
             Deployment::Cluster { .. } => "cluster",
             Deployment::Sentinel { .. } => "sentinel",
+        }
+    }
+
+    fn no_primaries(&self) -> Error {
+        Error::new(ErrorKind::Connection, self.shared.name.to_string())
+            .with_operation(Operation::Stats)
+            .with_message("no cluster primaries known: the client never connected")
+    }
+
+    /// The servers `stats` asks, as `(address, route)`: each cluster primary, or the one
+    /// server (a sentinel deployment's primary) on the default route.
+    fn stats_targets(&self) -> Result<Vec<(String, Option<Server>)>> {
+        let client = &self.shared.client;
+        if self.is_cluster() {
+            let primaries = client
+                .cached_cluster_state()
+                .map(|s| s.unique_primary_nodes())
+                .unwrap_or_default();
+            if primaries.is_empty() {
+                return Err(self.no_primaries());
+            }
+            return Ok(primaries
+                .into_iter()
+                .map(|s| (s.to_string(), Some(s)))
+                .collect());
+        }
+        let address = match (
+            client.active_connections().first(),
+            &self.shared.config.deployment,
+        ) {
+            (Some(server), _) => server.to_string(),
+            (None, Deployment::Standalone { host, port }) => format!("{host}:{port}"),
+            (None, Deployment::Sentinel { master, .. }) => format!("{master} (via sentinel)"),
+            (None, Deployment::Cluster { .. }) => String::new(),
         };
+        Ok(vec![(address, None)])
+    }
+
+    /// One server's `INFO` (the default sections), within the command timeout.
+    async fn info(&self, server: Option<Server>) -> Result<String> {
+        let options = Options {
+            cluster_node: server,
+            ..self.shared.options.clone()
+        };
+        self.shared
+            .client
+            .with_options(&options)
+            .info::<String>(None)
+            .await
+            .map_err(|e| self.error(e, Operation::Stats))
+    }
+
+    async fn check(&self, timeout: Duration, started: Instant) -> HealthCheckResult {
+        let name = self.shared.name.to_string();
+        let mode = self.mode();
         let connected = self.shared.client.is_connected();
         let servers: Vec<Option<Server>> = if self.is_cluster() {
             let primaries = self
@@ -775,6 +829,34 @@ impl CacheBackend for RedisBackend {
             )
             .with_detail("connected", self.shared.client.is_connected().to_string()),
         }
+    }
+
+    /// `INFO` on every server, in parallel, each within the command timeout: the primary
+    /// (standalone, or found through sentinel) or each cluster primary.
+    ///
+    /// - `entries` (scope `"server"`): keys in the configured database of every server, every
+    ///   namespace's and application's keys included;
+    /// - `memory_bytes`, `hits`, `misses`, `evictions`: `used_memory`, `keyspace_hits`,
+    ///   `keyspace_misses` and `evicted_keys`, summed;
+    /// - per server: version, uptime, `connected_clients`, keys and `used_memory`;
+    /// - `extra`: `mode`, `expired_keys`, and `unreachable` naming the servers that failed.
+    ///
+    /// When some cluster primaries fail, the others' figures are returned (the failed ones
+    /// listed without figures); when every server fails, the first error:
+    /// [`ErrorKind::Connection`](lexicache_core::ErrorKind::Connection) or
+    /// [`ErrorKind::Timeout`](lexicache_core::ErrorKind::Timeout).
+    async fn stats(&self) -> Result<BackendStats> {
+        let targets = self.stats_targets()?;
+        let replies = join_all(targets.iter().map(|(_, s)| self.info(s.clone()))).await;
+        if replies.iter().all(Result::is_err) {
+            return Err(replies
+                .into_iter()
+                .find_map(Result::err)
+                .unwrap_or_else(|| self.no_primaries()));
+        }
+        let db = self.shared.config.database.unwrap_or(0);
+        let replies = targets.into_iter().map(|(a, _)| a).zip(replies).collect();
+        Ok(summarize(self.mode(), db, replies))
     }
 
     async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {

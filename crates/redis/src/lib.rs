@@ -66,6 +66,7 @@ mod events;
 mod lock;
 mod pattern;
 mod pubsub;
+mod stats;
 
 pub use backend::RedisBackend;
 pub use builder::{RedisBackendBuilder, DEFAULT_MAX_VALUE_SIZE};

@@ -101,6 +101,73 @@ impl<S: Plain> Signed<S> {
     pub fn inner(&self) -> &S {
         &self.inner
     }
+
+    /// Checks that `bytes` were signed for `key` by a key of the ring, without decoding the
+    /// payload: tools use it to verify values of any type (postcard is not self-describing).
+    /// Returns the id of the key that verified.
+    ///
+    /// ```
+    /// use lexicache_core::Serializer;
+    /// use lexicache_serde::{Json, Postcard, Signed, SigningKey};
+    ///
+    /// let key = || SigningKey::new(3, [0x42; 32]).unwrap();
+    /// let bytes = Signed::new(Postcard, [key()]).unwrap().encode("k", &(1u8, "x")).unwrap();
+    /// // The inner stack plays no part in verification.
+    /// let checker = Signed::new(Json, [key()]).unwrap();
+    /// assert_eq!(checker.verify("k", &bytes).unwrap(), 3);
+    /// assert!(checker.verify("other", &bytes).unwrap_err().message().starts_with("bad MAC"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Serialization`](lexicache_core::ErrorKind::Serialization), as
+    /// [`decode`](Serializer::decode) reports it: not a signed envelope, truncated, an unknown
+    /// key id, or a bad MAC.
+    pub fn verify(&self, key: &str, bytes: &[u8]) -> Result<u32> {
+        self.check(key, bytes).map(|(_, id, _)| id)
+    }
+
+    /// Verifies `bytes` for `key`: their header, the id of the key that signed them and the
+    /// payload.
+    fn check<'a>(&self, key: &str, bytes: &'a [u8]) -> Result<(Header, u32, &'a [u8])> {
+        let op = Operation::Deserialize;
+        let (header, body) = Header::split_for(bytes, "signed", op)?;
+        let flags = header.flags();
+        if !flags.contains(Flags::SIGNED) {
+            let what = if flags.contains(Flags::ENCRYPTED) {
+                "value is encrypted, not signed"
+            } else {
+                "value is not signed"
+            };
+            return Err(corrupt("signed", op, Reason::LayerMismatch(what)));
+        }
+        if flags.contains(Flags::ENCRYPTED) {
+            return Err(corrupt("signed", op, Reason::BadLayers));
+        }
+        let (id, rest) = split_key_id(body, "signed", op)?;
+        let Some(payload_len) = rest.len().checked_sub(MAC_LEN) else {
+            return Err(corrupt("signed", op, Reason::Truncated));
+        };
+        let ring = self.ring.load();
+        let Some(verifier) = ring.find(id) else {
+            return Err(corrupt("signed", op, Reason::UnknownKeyId(id)));
+        };
+
+        // `hmac::verify` (constant time) takes one contiguous message, and the cache key is not
+        // stored in the value, so the key and the signed bytes are joined in one buffer.
+        let (signed_part, tag) = bytes.split_at(bytes.len() - MAC_LEN);
+        let mut message = Vec::with_capacity(8 + key.len() + signed_part.len());
+        message.extend_from_slice(&key_prefix(key));
+        message.extend_from_slice(key.as_bytes());
+        message.extend_from_slice(signed_part);
+        hmac::verify(verifier.hmac(), &message, tag)
+            .map_err(|_| corrupt("signed", op, Reason::BadMac))?;
+        drop(message);
+
+        let payload = &rest[..payload_len];
+        debug_assert_eq!(HEADER_LEN + KEY_ID_LEN + payload_len + MAC_LEN, bytes.len());
+        Ok((header, id, payload))
+    }
 }
 
 impl<S: fmt::Debug> fmt::Debug for Signed<S> {
@@ -142,45 +209,10 @@ impl<S: Plain> Serializer for Signed<S> {
     }
 
     fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T> {
-        let op = Operation::Deserialize;
-        let (header, body) = Header::split_for(bytes, "signed", op)?;
-        let flags = header.flags();
-        if !flags.contains(Flags::SIGNED) {
-            let what = if flags.contains(Flags::ENCRYPTED) {
-                "value is encrypted, not signed"
-            } else {
-                "value is not signed"
-            };
-            return Err(corrupt("signed", op, Reason::LayerMismatch(what)));
-        }
-        if flags.contains(Flags::ENCRYPTED) {
-            return Err(corrupt("signed", op, Reason::BadLayers));
-        }
-        let (id, rest) = split_key_id(body, "signed", op)?;
-        let Some(payload_len) = rest.len().checked_sub(MAC_LEN) else {
-            return Err(corrupt("signed", op, Reason::Truncated));
-        };
-        let ring = self.ring.load();
-        let Some(verifier) = ring.find(id) else {
-            return Err(corrupt("signed", op, Reason::UnknownKeyId(id)));
-        };
-
-        // `hmac::verify` (constant time) takes one contiguous message, and the cache key is not
-        // stored in the value, so the key and the signed bytes are joined in one buffer.
-        let (signed_part, tag) = bytes.split_at(bytes.len() - MAC_LEN);
-        let mut message = Vec::with_capacity(8 + key.len() + signed_part.len());
-        message.extend_from_slice(&key_prefix(key));
-        message.extend_from_slice(key.as_bytes());
-        message.extend_from_slice(signed_part);
-        hmac::verify(verifier.hmac(), &message, tag)
-            .map_err(|_| corrupt("signed", op, Reason::BadMac))?;
-        drop(message);
-
-        let payload = &rest[..payload_len];
-        debug_assert_eq!(HEADER_LEN + KEY_ID_LEN + payload_len + MAC_LEN, bytes.len());
+        let (header, _, payload) = self.check(key, bytes)?;
         self.inner.decode_body(
             key,
-            header.with_flags(flags.without(Flags::SIGNED)),
+            header.with_flags(header.flags().without(Flags::SIGNED)),
             payload,
         )
     }

@@ -77,10 +77,13 @@
 //!   ([`CacheServiceBuilder::protection`]); the mechanism is in
 //!   [`lexicache_lock::protection`];
 //! - [`LoadOptions`], [`EarlyRefresh`]: per-call and default early refresh (XFetch,
-//!   stale-while-revalidate, TTL jitter); the frame format is in [`lexicache_lock::refresh`].
+//!   stale-while-revalidate, TTL jitter); the frame format is in [`lexicache_lock::refresh`];
+//! - [`inspect`]: what a stored entry is made of (tags and whether they are current, early
+//!   refresh, the envelope's bytes, its TTL) without decoding it: the CLI's `get`.
 #![deny(missing_docs)]
 
 mod builder;
+pub mod inspect;
 pub mod layers;
 mod load;
 pub mod memo;

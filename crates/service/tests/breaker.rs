@@ -327,7 +327,8 @@ async fn half_open_admits_configured_probes() {
         tokio::task::yield_now().await;
     }
     assert_eq!(cache.state(), CircuitState::HalfOpen);
-    assert_eq!(cache.stats().probes_in_flight, 2);
+    // `(*cache)`: on the `Arc`, `stats` would be `CacheBackend::stats` (the `Arc` forwards it).
+    assert_eq!((*cache).stats().probes_in_flight, 2);
     // Every slot is taken: a third call fails fast.
     let err = cache.get("k").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::CircuitOpen);

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use lexicache_core::{async_trait, Bytes, CacheBackend, Capabilities, HealthCheckResult, Result};
+use lexicache_core::{
+    async_trait, BackendStats, Bytes, CacheBackend, Capabilities, HealthCheckResult, Result,
+};
 
 /// Wraps a backend so that no decoded object crosses it, as with Redis or memcached: it reports
 /// `in_process: false`, and `get_entry`/`set_entry` carry bytes only (the trait's defaults).
@@ -76,5 +78,8 @@ impl<B: CacheBackend> CacheBackend for BytesOnly<B> {
     }
     async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
         self.0.health_check(timeout).await
+    }
+    async fn stats(&self) -> Result<BackendStats> {
+        self.0.stats().await
     }
 }

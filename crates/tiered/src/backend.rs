@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheValue, Capabilities, Expiry, HealthCheckResult,
-    HealthStatus, Object, Result, SharedBackend, SharedLockStore,
+    async_trait, BackendStats, Bytes, CacheBackend, CacheValue, Capabilities, Expiry,
+    HealthCheckResult, HealthStatus, Object, Result, SharedBackend, SharedLockStore,
 };
 use lexicache_memory::MemoryBackend;
 use tokio::task::JoinHandle;
@@ -283,7 +283,10 @@ impl TieredBackend {
         }
     }
 
-    /// The invalidation counters.
+    /// The invalidation counters, read without a call to L2.
+    ///
+    /// For what the stores report as well (L2's servers, L1's entries), call the trait method
+    /// [`CacheBackend::stats`] as `CacheBackend::stats(&tiered)`; it includes these counters.
     pub fn stats(&self) -> TieredStats {
         let serving_l1 = self.is_serving_l1();
         let Some(sync) = &self.shared.sync else {
@@ -512,6 +515,68 @@ impl CacheBackend for TieredBackend {
         result
             .with_detail("l1", l1)
             .with_detail("l1_entries", s.l1.entry_count().to_string())
+    }
+
+    /// L2's statistics, with L1's figures and the invalidation counters added to `extra`:
+    ///
+    /// - `l1_entries`, `l1_bytes`, `l1_evictions`: L1's live entries, their weight in bytes,
+    ///   and its size evictions (see `MemoryBackend`'s `stats`);
+    /// - `l1_served`: whether reads are served from L1 right now;
+    /// - with an invalidation channel, each [`TieredStats`] counter as `invalidation_<name>`
+    ///   (`invalidation_subscribed`, `invalidation_published`, ...).
+    ///
+    /// An error of L2 (a dead server) is returned as is.
+    ///
+    /// This is the trait's method: [`TieredBackend::stats`], the inherent method of the same
+    /// name, returns the counters alone, without asking L2. Call this one as
+    /// `CacheBackend::stats(&tiered)`.
+    async fn stats(&self) -> Result<BackendStats> {
+        let s = &*self.shared;
+        let mut stats = s.l2.stats().await?;
+        // The in-process level answers at once and never fails.
+        let l1 = CacheBackend::stats(&s.l1).await?;
+        // The inherent method: the invalidation counters.
+        let counters = TieredBackend::stats(self);
+        let extra = &mut stats.extra;
+        let mut put = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                extra.insert(name.to_owned(), value);
+            }
+        };
+        put("l1_entries", l1.entries.map(|n| n.to_string()));
+        put("l1_bytes", l1.memory_bytes.map(|n| n.to_string()));
+        put("l1_evictions", l1.evictions.map(|n| n.to_string()));
+        put("l1_served", Some(counters.serving_l1.to_string()));
+        if s.sync.is_some() {
+            let TieredStats {
+                serving_l1: _,
+                subscribed,
+                published,
+                publish_failures,
+                received,
+                keys_invalidated,
+                full_clears,
+                gaps,
+                losses,
+                lags,
+                heartbeats,
+            } = counters;
+            put("invalidation_subscribed", Some(subscribed.to_string()));
+            for (name, n) in [
+                ("published", published),
+                ("publish_failures", publish_failures),
+                ("received", received),
+                ("keys_invalidated", keys_invalidated),
+                ("full_clears", full_clears),
+                ("gaps", gaps),
+                ("losses", losses),
+                ("lags", lags),
+                ("heartbeats", heartbeats),
+            ] {
+                put(&format!("invalidation_{name}"), Some(n.to_string()));
+            }
+        }
+        Ok(stats)
     }
 
     async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {

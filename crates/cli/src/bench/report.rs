@@ -15,8 +15,17 @@ pub struct BenchReport {
     pub lexicache: Option<RunResult>,
     /// The same workload on the raw driver (`--compare-raw`).
     pub raw: Option<RunResult>,
-    /// `lexicache.throughput / raw.throughput`, with `--compare-raw`.
+    /// `lexicache.throughput / raw.throughput`, with `--compare-raw`: the median of the
+    /// per-round ratios in [`ratios`](Self::ratios) (the sides alternate in rounds, since the
+    /// machine drifts).
     pub ratio: Option<f64>,
+    /// The lexicache/raw throughput ratio of each round, in run order; empty without
+    /// `--compare-raw`.
+    #[serde(default)]
+    pub ratios: Vec<f64>,
+    /// How the raw driver was set up (connections, key routing), with `--compare-raw`.
+    #[serde(default)]
+    pub raw_note: Option<String>,
     /// The cold-key stampede scenario (`--stampede N`).
     pub stampede: Option<StampedeReport>,
 }
@@ -42,6 +51,9 @@ pub struct Workload {
     pub ttl_secs: Option<f64>,
     /// The warm-up before measuring, in seconds.
     pub warmup_secs: f64,
+    /// The seed of the key and operation draws (`--seed`, or a random one), to repeat a run.
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// The outcome of one measured phase.

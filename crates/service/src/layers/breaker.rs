@@ -11,9 +11,9 @@ use tokio::time::Instant;
 
 use lexicache_core::metrics::{CIRCUIT_STATE, CIRCUIT_TRANSITIONS_TOTAL};
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheEvent, CacheMetrics, CacheValue, Capabilities,
-    CircuitState, Error, ErrorKind, EventBus, Expiry, FencingToken, HealthCheckResult, LockOwner,
-    LockStore, Object, Operation, Outcome, Result, SharedLockStore,
+    async_trait, BackendStats, Bytes, CacheBackend, CacheEvent, CacheMetrics, CacheValue,
+    Capabilities, CircuitState, Error, ErrorKind, EventBus, Expiry, FencingToken,
+    HealthCheckResult, LockOwner, LockStore, Object, Operation, Outcome, Result, SharedLockStore,
 };
 
 /// The settings of a [`CircuitBreaker`].
@@ -366,6 +366,18 @@ impl<B: CacheBackend> CacheBackend for CircuitBreaker<B> {
             .health_check(timeout)
             .await
             .with_detail("circuit", self.circuit.state().as_str())
+    }
+
+    /// Passed through whatever the circuit's state, and never counted toward it (like
+    /// `health_check`): an operator reads statistics most when the circuit is open, and a slow
+    /// `INFO` on every server must not trip the circuit for the cache traffic. The circuit's
+    /// state is added as the `circuit` extra.
+    async fn stats(&self) -> Result<BackendStats> {
+        let mut stats = self.inner.stats().await?;
+        stats
+            .extra
+            .insert("circuit".into(), self.circuit.state().as_str().into());
+        Ok(stats)
     }
 
     async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {

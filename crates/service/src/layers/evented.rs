@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheEvent, CacheValue, Capabilities, Error, EventBus,
-    Expiry, HealthCheckResult, Object, Operation, Result, SharedLockStore,
+    async_trait, BackendStats, Bytes, CacheBackend, CacheEvent, CacheValue, Capabilities, Error,
+    EventBus, Expiry, HealthCheckResult, Object, Operation, Result, SharedLockStore,
 };
 
 /// Emits what the backend did onto an [`EventBus`], for its subscribers and handlers.
@@ -235,6 +235,11 @@ impl<B: CacheBackend> CacheBackend for Evented<B> {
 
     async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
         self.inner.health_check(timeout).await
+    }
+
+    /// Forwarded without an event: statistics are not cache traffic.
+    async fn stats(&self) -> Result<BackendStats> {
+        self.inner.stats().await
     }
 
     async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {

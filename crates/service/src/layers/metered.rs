@@ -7,7 +7,7 @@ use std::time::Duration;
 use quanta::Instant;
 
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheMetrics, CacheValue, Capabilities, Expiry,
+    async_trait, BackendStats, Bytes, CacheBackend, CacheMetrics, CacheValue, Capabilities, Expiry,
     HealthCheckResult, Object, Operation, Outcome, Result, SharedLockStore,
 };
 
@@ -308,6 +308,12 @@ impl<B: CacheBackend> CacheBackend for Metered<B> {
 
     async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
         self.inner.health_check(timeout).await
+    }
+
+    /// Forwarded without being recorded: statistics are not cache traffic, and counting them
+    /// would skew the latency and error figures they are read beside.
+    async fn stats(&self) -> Result<BackendStats> {
+        self.inner.stats().await
     }
 
     async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {

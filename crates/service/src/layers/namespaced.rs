@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lexicache_core::{
-    async_trait, glob, Bytes, CacheBackend, CacheValue, Capabilities, Error, Expiry, FencingToken,
-    HealthCheckResult, KeyRules, LockOwner, LockStore, Object, Operation, Result, SharedLockStore,
+    async_trait, glob, BackendStats, Bytes, CacheBackend, CacheValue, Capabilities, Error, Expiry,
+    FencingToken, HealthCheckResult, KeyRules, LockOwner, LockStore, Object, Operation, Result,
+    SharedLockStore,
 };
 
 /// Full keys up to this many bytes are built on the stack instead of the heap.
@@ -207,6 +208,12 @@ impl<B: CacheBackend> CacheBackend for Namespaced<B> {
 
     async fn health_check(&self, timeout: Duration) -> HealthCheckResult {
         self.inner.health_check(timeout).await
+    }
+
+    /// The inner backend's figures, unchanged: they cover its whole store or namespace (see
+    /// [`BackendStats::entries_scope`]), of which this namespace is a part.
+    async fn stats(&self) -> Result<BackendStats> {
+        self.inner.stats().await
     }
 
     async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {

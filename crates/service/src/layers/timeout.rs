@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lexicache_core::{
-    async_trait, Bytes, CacheBackend, CacheMetrics, CacheValue, Capabilities, Error, ErrorKind,
-    Expiry, FencingToken, HealthCheckResult, LockOwner, LockStore, Object, Operation, Outcome,
-    Result, SharedLockStore,
+    async_trait, BackendStats, Bytes, CacheBackend, CacheMetrics, CacheValue, Capabilities, Error,
+    ErrorKind, Expiry, FencingToken, HealthCheckResult, LockOwner, LockStore, Object, Operation,
+    Outcome, Result, SharedLockStore,
 };
 
 /// Bounds every call to the inner backend by a deadline.
@@ -165,6 +165,11 @@ impl<B: CacheBackend> CacheBackend for Timeout<B> {
                 format!("no health reply within {timeout:?}"),
             ),
         }
+    }
+
+    /// Bounded by this layer's deadline, like every other call.
+    async fn stats(&self) -> Result<BackendStats> {
+        self.bound(Operation::Stats, self.inner.stats()).await
     }
 
     async fn get_entry(&self, key: &str) -> Result<Option<CacheValue>> {
