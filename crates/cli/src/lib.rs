@@ -165,12 +165,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 /// Folds clap's multi-line usage error into one line: the error and its details, then what
-/// to do (clap's own "try '--help'" line, kept as the hint), without the usage synopsis.
+/// to do (clap's own "try '--help'" line, kept as the hint).
 fn one_line(rendered: &str) -> String {
     let mut parts = Vec::new();
     let mut hint = None;
     for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if line.starts_with("Usage:") {
+        if let Some(usage) = line.strip_prefix("Usage:") {
+            parts.push(format!("usage:{usage}"));
             continue;
         }
         if let Some(rest) = line.strip_prefix("For more information, ") {
@@ -234,6 +235,6 @@ mod tests {
         assert!(!line.contains('\n'), "{line}");
         assert!(line.contains("<KEY>"), "{line}");
         assert!(line.contains("try '--help'"), "{line}");
-        assert!(!line.contains("Usage:"), "{line}");
+        assert!(line.contains("usage: lexicache get <KEY>"), "{line}");
     }
 }

@@ -8,8 +8,8 @@
 //! serializer, protection, layers), so the figures are what an application with that
 //! configuration gets.
 //!
-//! `--concurrency` tasks run the workload. Each operation draws a key `lexicache-bench:{i}`, `i` from
-//! Zipf(`--keys`, `--zipf`) (uniform for `--zipf 0`), and is a read with probability
+//! `--concurrency` tasks run the workload. Each operation draws a key `lexicache-bench:{i}`,
+//! `i` from Zipf(`--keys`, `--zipf`) (uniform for `--zipf 0`), and is a read with probability
 //! `--read-ratio`, otherwise a write:
 //!
 //! - a read is a typed `try_get::<String>`; on a miss the task writes the value (cache-aside)
@@ -37,8 +37,8 @@
 //!
 //! The raw side encodes and decodes with the service's configured serializer, so it stores the
 //! same payload bytes: the ratio measures what the library adds around them. Its keys are
-//! `lexicache-bench-raw:{i}` under the backend's prefix, so the two sides never read each other's
-//! entries. The sides alternate in rounds (three rounds each when the run is at least 1.5 s
+//! `lexicache-bench-raw:{i}` under the backend's prefix, so the two sides never read each
+//! other's entries. The sides alternate in rounds (three rounds each when the run is at least 1.5 s
 //! or 3,000 operations, otherwise one), since the machine drifts; `ratio` is the median of
 //! the per-round lexicache/raw throughput ratios.
 //!
@@ -56,8 +56,9 @@
 //! A table, or with `--format json` one [`report::BenchReport`] on stdout. The progress bar
 //! goes to stderr, and only when stderr is a terminal.
 //!
-//! At the end the bench deletes its keys: `delete_pattern("lexicache-bench:*")` through the service
-//! (under the backend's prefix: give `--prefix` to keep clear of an application's keys), and
+//! At the end the bench deletes its keys: `delete_pattern("lexicache-bench:*")` through the
+//! service (under the backend's prefix: give `--prefix` to keep clear of an application's
+//! keys), and
 //! the raw side's keys with `DEL`. Memcached cannot delete by pattern, so on memcached (and
 //! a tiered backend over it) entries get a 5-minute TTL when neither `--ttl` nor the
 //! backend's `default_ttl` sets one, and expire on their own.
