@@ -229,6 +229,7 @@ pub(crate) fn bench_report(args: &[String]) -> Result {
         blocks: BTreeMap::new(),
         failures: Vec::new(),
         throughput: Vec::new(),
+        packages: Vec::new(),
     };
     // Everything is built first, in one cargo run per profile, so the sections time
     // benchmarks rather than compilers and the summary can say which is which.
@@ -244,6 +245,7 @@ pub(crate) fn bench_report(args: &[String]) -> Result {
         .collect();
     packages.sort_unstable();
     packages.dedup();
+    run.packages = packages.iter().map(|p| (*p).to_owned()).collect();
     if !packages.is_empty() {
         let title = format!(
             "cargo bench --no-run --benches -p {}",
@@ -318,6 +320,10 @@ struct Run {
     failures: Vec<String>,
     /// The throughput section's runs, which the redis-benchmark section compares with.
     throughput: Vec<BenchRun>,
+    /// The packages built up front. Every `cargo bench` names all of them, so cargo resolves
+    /// the same features as the up-front build and reuses it instead of rebuilding shared
+    /// crates with another feature set for each section.
+    packages: Vec<String>,
 }
 
 impl Run {
@@ -407,7 +413,15 @@ impl Run {
         env: &[(&str, &str)],
     ) -> Result<(Output, String), String> {
         let mut cmd = cargo();
-        cmd.args(["bench", "-p", package, "--bench", bench]);
+        cmd.arg("bench");
+        if self.packages.iter().any(|p| p == package) {
+            for p in &self.packages {
+                cmd.args(["-p", p]);
+            }
+        } else {
+            cmd.args(["-p", package]);
+        }
+        cmd.args(["--bench", bench]);
         if !args.is_empty() {
             cmd.arg("--").args(args);
         }
