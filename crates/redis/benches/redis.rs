@@ -21,11 +21,11 @@ use lexicache_core::{Bytes, Serializer};
 // lexicache-serde's enveloped postcard, as applications use it. A bare codec would break the
 // `Serializer` contract: its output could start with 0xC1, the first byte of the service's
 // frames (user 9025 encodes as C1 46 ..., the early-refresh frame's magic).
-use lexicache_serde::Postcard;
 use lexicache_redis::fred::clients::Client;
 use lexicache_redis::fred::interfaces::KeysInterface;
 use lexicache_redis::fred::types::Value;
 use lexicache_redis::RedisBackend;
+use lexicache_serde::Postcard;
 use lexicache_service::CacheService;
 use lexicache_testkit::bench;
 use serde::{Deserialize, Serialize};
