@@ -355,18 +355,7 @@ impl Run {
     /// Runs `cmd` with the servers' environment, output inherited.
     fn status(&self, title: &str, cmd: &mut Command) -> Result {
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        let status = cmd
-            .status()
-            .map_err(|e| Failure::new(format!("{title}: could not start: {e}")))?;
-        if status.success() {
-            Ok(())
-        } else {
-            let code = status.code().unwrap_or(1);
-            Err(Failure::with_code(
-                format!("step failed (exit {code}): {title}"),
-                code,
-            ))
-        }
+        crate::run_status(title, cmd)
     }
 
     /// Runs `cmd` with the servers' environment and returns its stdout and stderr, echoing

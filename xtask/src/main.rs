@@ -149,6 +149,12 @@ pub(crate) fn cargo() -> Command {
 /// [`Failure`] carrying the same code.
 pub(crate) fn run_step(title: &str, cmd: &mut Command) -> Result {
     eprintln!("\n==> {title}");
+    run_status(title, cmd)
+}
+
+/// Runs `cmd` with inherited output; a nonzero exit becomes a [`Failure`] carrying the same
+/// code.
+pub(crate) fn run_status(title: &str, cmd: &mut Command) -> Result {
     let status = cmd
         .status()
         .map_err(|e| Failure::new(format!("{title}: could not start: {e}")))?;

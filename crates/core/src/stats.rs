@@ -53,6 +53,21 @@ impl BackendStats {
         #[allow(clippy::cast_precision_loss)] // a ratio: precision loss is irrelevant
         (total > 0).then(|| hits as f64 / total as f64)
     }
+
+    /// Lists a server that did not answer: its row, without figures, in
+    /// [`servers`](Self::servers), and `reason` in `extra["unreachable"]` (`; `-separated), so
+    /// the totals plainly cover only the servers that answered.
+    pub fn push_unreachable(&mut self, address: String, reason: &str) {
+        self.servers.push(ServerStats {
+            address,
+            ..ServerStats::default()
+        });
+        let list = self.extra.entry("unreachable".to_owned()).or_default();
+        if !list.is_empty() {
+            list.push_str("; ");
+        }
+        list.push_str(reason);
+    }
 }
 
 /// One server of a remote backend, as [`BackendStats::servers`] lists it.

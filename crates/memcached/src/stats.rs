@@ -41,7 +41,6 @@ pub(crate) fn summarize(replies: Vec<(String, Result<Reply, Error>)>) -> Backend
         ..BackendStats::default()
     };
     let mut capacity = None;
-    let mut unreachable = Vec::new();
     for (address, reply) in replies {
         match reply {
             Ok(reply) => {
@@ -54,25 +53,14 @@ pub(crate) fn summarize(replies: Vec<(String, Result<Reply, Error>)>) -> Backend
                 add(&mut capacity, number(&reply, "limit_maxbytes"));
                 stats.servers.push(entry);
             }
-            Err(e) => {
-                // The message names the server already.
-                unreachable.push(e.message().to_owned());
-                stats.servers.push(ServerStats {
-                    address,
-                    ..ServerStats::default()
-                });
-            }
+            // The message names the server already.
+            Err(e) => stats.push_unreachable(address, e.message()),
         }
     }
     if let Some(capacity) = capacity {
         stats
             .extra
             .insert("limit_maxbytes".into(), capacity.to_string());
-    }
-    if !unreachable.is_empty() {
-        stats
-            .extra
-            .insert("unreachable".into(), unreachable.join("; "));
     }
     stats
 }

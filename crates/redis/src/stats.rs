@@ -82,7 +82,6 @@ pub(crate) fn summarize(
         ..BackendStats::default()
     };
     let mut expired = None;
-    let mut unreachable = Vec::new();
     for (address, reply) in replies {
         match reply {
             Ok(text) => {
@@ -97,11 +96,8 @@ pub(crate) fn summarize(
                 stats.servers.push(server);
             }
             Err(e) => {
-                unreachable.push(format!("{address}: {}", e.message()));
-                stats.servers.push(ServerStats {
-                    address,
-                    ..ServerStats::default()
-                });
+                let reason = format!("{address}: {}", e.message());
+                stats.push_unreachable(address, &reason);
             }
         }
     }
@@ -110,11 +106,6 @@ pub(crate) fn summarize(
         stats
             .extra
             .insert("expired_keys".into(), expired.to_string());
-    }
-    if !unreachable.is_empty() {
-        stats
-            .extra
-            .insert("unreachable".into(), unreachable.join("; "));
     }
     stats
 }
