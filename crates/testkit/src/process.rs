@@ -359,13 +359,42 @@ impl Server {
             .status()
             .unwrap_or_else(|e| panic!("cannot run `kill -{signal} {pid}`: {e}"));
         assert!(status.success(), "`kill -{signal} {pid}` failed: {status}");
+        // A signal is delivered asynchronously: a server can still answer a request for a
+        // moment after `kill -STOP` returns. Wait until every thread shows the new state.
+        let stopped = signal == "STOP";
+        if stopped || signal == "CONT" {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while all_threads_stopped(pid) != Some(stopped) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{} (pid {pid}) did not {} within 5 s",
+                    self.kind.binary(),
+                    if stopped { "stop" } else { "resume" }
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
+/// `Some(true)` when every thread of `pid` is stopped (state `T` in `/proc/PID/task/*/stat`),
+/// `Some(false)` when none is; `None` while some are and some are not, or when the process is
+/// gone or `/proc` cannot be read.
+fn all_threads_stopped(pid: u32) -> Option<bool> {
+    let (mut stopped, mut running) = (0, 0);
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+        // `pid (comm) S ...`: the state follows the last `)`, as comm may hold one.
+        match stat.rsplit_once(')')?.1.trim_start().chars().next()? {
+            'T' => stopped += 1,
+            _ => running += 1,
+        }
+    }
+    match (stopped, running) {
+        (0, 0) => None,
+        (_, 0) => Some(true),
+        (0, _) => Some(false),
+        _ => None,
     }
 }
 
