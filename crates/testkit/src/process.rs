@@ -377,6 +377,13 @@ impl Server {
     }
 }
 
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// `Some(true)` when every thread of `pid` is stopped (state `T` in `/proc/PID/task/*/stat`),
 /// `Some(false)` when none is; `None` while some are and some are not, or when the process is
 /// gone or `/proc` cannot be read.
