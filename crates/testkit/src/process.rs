@@ -430,6 +430,30 @@ fn private_dir(kind: Kind) -> PathBuf {
     dir
 }
 
+/// Asserts that `backend.stats()` against a dead or frozen server fails as it must: with one
+/// of `kinds`, retryable, naming [`Operation::Stats`](lexicache_core::Operation::Stats), and
+/// within `limit` (the command timeout plus slack).
+///
+/// # Panics
+///
+/// When any of that does not hold.
+pub async fn assert_stats_fail_within(
+    backend: &dyn lexicache_core::CacheBackend,
+    kinds: &[lexicache_core::ErrorKind],
+    limit: Duration,
+) {
+    let started = Instant::now();
+    let err = backend
+        .stats()
+        .await
+        .expect_err("stats of a dead or frozen server");
+    let took = started.elapsed();
+    assert!(kinds.contains(&err.kind()), "{:?}: {err}", err.kind());
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(err.operation(), Some(lexicache_core::Operation::Stats));
+    assert!(took < limit, "stats took {took:?}, over {limit:?}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
