@@ -125,6 +125,7 @@ mod bytes_only;
 mod cases;
 mod ctx;
 pub mod process;
+pub mod proxy;
 mod registry;
 mod runner;
 pub mod servers;
