@@ -42,8 +42,9 @@ pub struct ServiceConfig {
     /// Bound on every backend call. Default: none.
     #[serde(deserialize_with = "de::option_duration")]
     pub timeout: Option<Duration>,
-    /// A prefix put before every key of every service, before the backend's own. Default:
-    /// none.
+    /// The namespace of every service's keys, inside the backend's own prefix: keys are stored
+    /// under `lexicache_service::layers::namespace_prefix(namespace)` (the name percent-encoded,
+    /// then `:`), so namespaces never overlap. Default: none.
     pub namespace: Option<String>,
     /// TTL of tag version keys (also the cap of tagged entries' TTLs). Default 7 days.
     #[serde(deserialize_with = "de::duration")]

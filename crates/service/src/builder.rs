@@ -15,8 +15,8 @@ use lexicache_lock::refresh::EarlyRefresh;
 use lexicache_serde::Json;
 
 use crate::layers::{
-    namespaced_lock_store, CircuitBreaker, CircuitBreakerConfig, Evented, Metered, Namespaced,
-    Timeout,
+    namespace_prefix, namespaced_lock_store, CircuitBreaker, CircuitBreakerConfig, Evented,
+    Metered, Namespaced, Timeout,
 };
 use crate::service::CacheService;
 
@@ -36,7 +36,7 @@ use crate::service::CacheService;
 /// let bus = EventBus::new();
 /// let cache = CacheService::memory()
 ///     .name("sessions")
-///     .namespace("app:sessions:")
+///     .namespace("sessions")
 ///     .timeout(Duration::from_millis(100))
 ///     .events(bus)
 ///     .build();
@@ -146,10 +146,16 @@ impl<S: Serializer> CacheServiceBuilder<S> {
         self
     }
 
-    /// Prefixes every key with `prefix`, used literally (so include a separator, as in
-    /// `"tenant-a:"`). Adds the [`Namespaced`] layer.
-    pub fn namespace(mut self, prefix: impl Into<String>) -> Self {
-        self.namespace = Some(prefix.into());
+    /// Keeps every key in the namespace called `name` (a tenant, an application). Adds the
+    /// [`Namespaced`] layer.
+    ///
+    /// Keys are stored under [`namespace_prefix(name)`](crate::layers::namespace_prefix):
+    /// `name` with a trailing `:` dropped, percent-encoded, then `:`. So `"tenant-a"` and
+    /// `"tenant-a:"` both store `user:1` as `tenant-a:user:1`, and no two namespaces can meet:
+    /// `"a:b"` with key `c` is `a%3Ab:c`, `"a"` with key `b:c` is `a:b:c`. A name may hold any
+    /// character (`:`, `{`, `*`...), as a tenant id from a request might.
+    pub fn namespace(mut self, name: impl Into<String>) -> Self {
+        self.namespace = Some(namespace_prefix(&name.into()));
         self
     }
 

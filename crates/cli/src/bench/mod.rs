@@ -268,7 +268,13 @@ async fn bench(target: &Target, args: &BenchArgs) -> Result<BenchReport, CliErro
     let raw_prefix: Arc<str> = format!(
         "{}{}{RAW_KEY_PREFIX}",
         config.prefix(),
-        target.config().service.namespace.as_deref().unwrap_or("")
+        target
+            .config()
+            .service
+            .namespace
+            .as_deref()
+            .map(lexicache::layers::namespace_prefix)
+            .unwrap_or_default()
     )
     .into();
     let progress = Progress::new(progress_bar());

@@ -38,5 +38,5 @@ pub use breaker::{counts_as_failure, CircuitBreaker, CircuitBreakerConfig, Circu
 pub use evented::Evented;
 pub use metered::{Metered, DEFAULT_LATENCY_SAMPLING};
 pub(crate) use namespaced::namespaced_lock_store;
-pub use namespaced::Namespaced;
+pub use namespaced::{namespace_prefix, Namespaced};
 pub use timeout::Timeout;

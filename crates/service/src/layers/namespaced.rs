@@ -49,8 +49,59 @@ pub struct Namespaced<B> {
     rules: KeyRules,
 }
 
+/// The key prefix of the namespace called `name`: `name` with at most one trailing `:` removed,
+/// percent-encoded, then `:`.
+///
+/// The encoding makes namespaces prefix-free, so no two (namespace, key) pairs share a storage
+/// key: the encoded name holds no `:`, so the first `:` of a full key ends its namespace.
+/// Percent-encoded are `%`, the separator `:`, glob metacharacters (`* ? [ ] \`), Redis
+/// Cluster hash-tag braces (`{ }`, so a tenant cannot pin every key to one slot), space and
+/// control characters. Plain names keep their look: `app` and `app:` both give `app:`.
+///
+/// ```
+/// use lexicache_service::layers::namespace_prefix;
+///
+/// assert_eq!(namespace_prefix("tenant-a"), "tenant-a:");
+/// assert_eq!(namespace_prefix("tenant-a:"), "tenant-a:");
+/// // ("a:b", "c") and ("a", "b:c") no longer meet at "a:b:c".
+/// assert_eq!(format!("{}c", namespace_prefix("a:b")), "a%3Ab:c");
+/// assert_eq!(format!("{}b:c", namespace_prefix("a")), "a:b:c");
+/// assert_eq!(namespace_prefix("{t}*"), "%7Bt%7D%2A:");
+/// ```
+#[must_use]
+pub fn namespace_prefix(name: &str) -> String {
+    let name = name.strip_suffix(':').unwrap_or(name);
+    let mut prefix = String::with_capacity(name.len() + 1);
+    for c in name.chars() {
+        match c {
+            '%' | ':' | '*' | '?' | '[' | ']' | '\\' | '{' | '}' | ' ' => {
+                prefix.push_str(&format!("%{:02X}", u32::from(c)));
+            }
+            c if c.is_control() => {
+                let mut utf8 = [0; 4];
+                for b in c.encode_utf8(&mut utf8).bytes() {
+                    prefix.push_str(&format!("%{b:02X}"));
+                }
+            }
+            c => prefix.push(c),
+        }
+    }
+    prefix.push(':');
+    prefix
+}
+
 impl<B: CacheBackend> Namespaced<B> {
-    /// Wraps `inner`, prefixing every key with `prefix`.
+    /// Wraps `inner`, prefixing every key with the prefix of the namespace called `name`
+    /// ([`namespace_prefix`]), as [`CacheServiceBuilder::namespace`](crate::CacheServiceBuilder::namespace)
+    /// does: no two namespaces' keys can meet.
+    pub fn named(inner: B, name: &str) -> Self {
+        Self::new(inner, namespace_prefix(name))
+    }
+
+    /// Wraps `inner`, prefixing every key with `prefix`, used literally.
+    ///
+    /// Literal prefixes can overlap: `"a:"` with key `b:c` and `"a:b:"` with key `c` are both
+    /// `a:b:c`. Use [`named`](Self::named) for tenants or any name that comes from data.
     pub fn new(inner: B, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
         let max = inner
