@@ -4,12 +4,28 @@
 //!   with a `//!` doc saying what it owns;
 //! - every library crate's `lib.rs` has `#![deny(missing_docs)]`;
 //! - every internal path dependency in `[workspace.dependencies]` carries a version, so the
-//!   crates can be published.
+//!   crates can be published;
+//! - no dependency is built with a feature that leaks secrets ([`BANNED_FEATURES`]: fred's
+//!   `network-logs`), with every feature of the workspace on, as `cargo metadata` resolves
+//!   them. (`deny.toml` bans the same features for `cargo deny check bans`.)
 
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::{workspace_root, Failure, Result};
+use serde_json::Value;
+
+use crate::{cargo, workspace_root, Failure, Result};
+
+/// Features of dependencies that must never be enabled: `(crate, feature, why)`.
+///
+/// fred's `debug-ids` is not here: it only numbers commands in fred's logs.
+const BANNED_FEATURES: &[(&str, &str, &str)] = &[(
+    "fred",
+    "network-logs",
+    "it logs the arguments of every command, so cached values and the password sent by \
+     AUTH and HELLO would reach the logs",
+)];
 
 /// Runs every check and reports all problems at once.
 pub(crate) fn tidy() -> Result {
@@ -60,9 +76,14 @@ pub(crate) fn tidy() -> Result {
         ));
     }
 
+    match resolved_metadata().and_then(|metadata| banned_features(&metadata)) {
+        Ok(found) => problems.extend(found),
+        Err(e) => problems.push(format!("dependency features: {e}")),
+    }
+
     if problems.is_empty() {
         eprintln!(
-            "tidy: {} Rust files and the workspace manifest are tidy",
+            "tidy: {} Rust files, the workspace manifest and the dependency features are tidy",
             files.len()
         );
         Ok(())
@@ -75,6 +96,89 @@ pub(crate) fn tidy() -> Result {
             problems.len()
         )))
     }
+}
+
+/// `cargo metadata` of the workspace with every feature on: the packages and the resolved
+/// graph, with each package's enabled features.
+fn resolved_metadata() -> Result<Value, String> {
+    let output = cargo()
+        .args(["metadata", "--format-version", "1", "--all-features"])
+        .output()
+        .map_err(|e| format!("could not run `cargo metadata`: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`cargo metadata --all-features` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("`cargo metadata` printed JSON that does not parse: {e}"))
+}
+
+/// One problem per [`BANNED_FEATURES`] entry enabled in `metadata` (the JSON of `cargo
+/// metadata --format-version 1`).
+///
+/// # Errors
+///
+/// When `metadata` has no resolved graph, or no package a ban is about: a check that finds
+/// nothing to look at would pass forever, so it says so instead.
+fn banned_features(metadata: &Value) -> Result<Vec<String>, String> {
+    let packages: HashMap<&str, (&str, &str)> = metadata
+        .get("packages")
+        .and_then(Value::as_array)
+        .ok_or("no `packages` in the metadata")?
+        .iter()
+        .filter_map(|p| {
+            let field = |name: &str| p.get(name).and_then(Value::as_str);
+            Some((
+                field("id")?,
+                (field("name")?, field("version").unwrap_or("?")),
+            ))
+        })
+        .collect();
+    let nodes = metadata
+        .pointer("/resolve/nodes")
+        .and_then(Value::as_array)
+        .ok_or("no resolved dependency graph in the metadata (was it run with --no-deps?)")?;
+
+    let mut seen = HashSet::new();
+    let mut found = Vec::new();
+    for node in nodes {
+        let Some(&(name, version)) = node
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|id| packages.get(id))
+        else {
+            continue;
+        };
+        let enabled: Vec<&str> = node
+            .get("features")
+            .and_then(Value::as_array)
+            .map(|f| f.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for &(krate, feature, why) in BANNED_FEATURES {
+            if name != krate {
+                continue;
+            }
+            seen.insert(krate);
+            if enabled.contains(&feature) {
+                found.push(format!(
+                    "{name} {version} is built with its `{feature}` feature, which must stay \
+                     off: {why}. Find what enables it with \
+                     `cargo tree -e features -i {name} --workspace --all-features`"
+                ));
+            }
+        }
+    }
+    for &(krate, feature, _) in BANNED_FEATURES {
+        if !seen.contains(krate) {
+            return Err(format!(
+                "`{krate}` is not in the resolved dependency graph, so the ban on its \
+                 `{feature}` feature checks nothing; update BANNED_FEATURES in xtask/src/tidy.rs"
+            ));
+        }
+    }
+    Ok(found)
 }
 
 /// Every `.rs` file below `dir`, skipping build output and hidden directories.
@@ -161,7 +265,7 @@ fn unversioned_path_dependencies(manifest: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::unversioned_path_dependencies;
+    use super::{banned_features, unversioned_path_dependencies};
 
     #[test]
     fn path_dependency_without_version_is_reported() {
@@ -188,5 +292,60 @@ e = { path = "crates/e" }
     fn versioned_manifest_is_clean() {
         let manifest = "[workspace.dependencies]\nx = { path = \"x\", version = \"1\" }\n";
         assert!(unversioned_path_dependencies(manifest).is_empty());
+    }
+
+    /// `cargo metadata` JSON, as cargo 1.77+ writes package ids, with fred's features.
+    fn metadata(fred_features: &[&str]) -> serde_json::Value {
+        let fred = "registry+https://github.com/rust-lang/crates.io-index#fred@10.1.0";
+        let redis = "path+file:///work/crates/redis#lexicache-redis@0.1.0";
+        serde_json::json!({
+            "packages": [
+                { "id": fred, "name": "fred", "version": "10.1.0" },
+                { "id": redis, "name": "lexicache-redis", "version": "0.1.0" },
+            ],
+            "resolve": {
+                "nodes": [
+                    { "id": redis, "features": ["network-logs"], "dependencies": [fred] },
+                    { "id": fred, "features": fred_features, "dependencies": [] },
+                ],
+                "root": null,
+            },
+        })
+    }
+
+    #[test]
+    fn fred_with_network_logs_is_reported() {
+        let found = banned_features(&metadata(&["i-keys", "network-logs", "sentinel-auth"]))
+            .expect("fred is in the graph");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("fred 10.1.0 is built with its `network-logs` feature"));
+        assert!(
+            found[0].contains("cargo tree -e features -i fred"),
+            "{}",
+            found[0]
+        );
+    }
+
+    #[test]
+    fn fred_without_network_logs_is_clean_even_if_another_crate_has_a_feature_of_that_name() {
+        let found = banned_features(&metadata(&["i-keys", "debug-ids", "sentinel-auth"]))
+            .expect("fred is in the graph");
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn metadata_without_fred_or_without_a_graph_is_an_error_not_a_pass() {
+        let mut no_fred = metadata(&[]);
+        no_fred["packages"][0]["name"] = "not-fred".into();
+        let err = banned_features(&no_fred).unwrap_err();
+        assert!(
+            err.contains("`fred` is not in the resolved dependency graph"),
+            "{err}"
+        );
+
+        let mut no_graph = metadata(&[]);
+        no_graph["resolve"] = serde_json::Value::Null;
+        let err = banned_features(&no_graph).unwrap_err();
+        assert!(err.contains("no resolved dependency graph"), "{err}");
     }
 }

@@ -441,6 +441,15 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
+/// Replaces the userinfo of a `user:password@host:port` address with `***` (an address is
+/// no place for credentials, but one written there must not print).
+pub(crate) fn redact_address(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => address.to_owned(),
+    }
+}
+
 /// Hides `sentinelPassword=` in a URL's query.
 fn redact_query(tail: &str) -> String {
     let Some((path, query)) = tail.split_once('?') else {
@@ -468,9 +477,16 @@ impl fmt::Debug for RedisBackendConfig {
             .field("clear_on_start", &self.clear_on_start)
             .field("url", &self.url.as_deref().map(redact_url))
             .field("mode", &self.mode)
-            .field("host", &self.host)
+            .field("host", &self.host.as_deref().map(redact_address))
             .field("port", &self.port)
-            .field("nodes", &self.nodes)
+            .field(
+                "nodes",
+                &self
+                    .nodes
+                    .iter()
+                    .map(|n| redact_address(n))
+                    .collect::<Vec<_>>(),
+            )
             .field("sentinel_master", &self.sentinel_master)
             .field("sentinel_username", &self.sentinel_username)
             .field("sentinel_password", &self.sentinel_password)

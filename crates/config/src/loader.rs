@@ -624,9 +624,27 @@ fn convert(
             } else {
                 source_of(&path)
             },
-            problem: kind.to_string(),
+            problem: without_source_excerpt(&kind.to_string()),
         },
     }
+}
+
+/// A parser's message without the excerpt of the document it may carry: TOML errors quote the
+/// offending line (`3 | password = "hunter2`), which may hold a secret. The line and column
+/// stay, so the error still points at the mistake.
+fn without_source_excerpt(message: &str) -> String {
+    let is_excerpt = |line: &str| {
+        line.trim_start()
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start()
+            .starts_with('|')
+    };
+    message
+        .lines()
+        .filter(|line| !is_excerpt(line) && !line.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// `path.field`, unless figment already put the field at the end of the path.

@@ -346,6 +346,13 @@ impl Check<'_, '_> {
                 problem: "the host is empty".to_owned(),
             });
         }
+        if let Some(host) = r.host.as_deref().filter(|h| h.contains('@')) {
+            return Err(ConfigError::InvalidAddress {
+                at: self.at("host"),
+                address: crate::backend::redact_address(host),
+                reason: CREDENTIALS_IN_ADDRESS.to_owned(),
+            });
+        }
         match mode {
             RedisMode::Standalone => {
                 if !r.nodes.is_empty() {
@@ -389,8 +396,16 @@ impl Check<'_, '_> {
                 }
                 let keys = self.sources.list_keys(&self.field("nodes"), r.nodes.len());
                 for (node, key) in r.nodes.iter().zip(keys) {
+                    let at = || self.sources.at(&format!("{}.nodes.{key}", self.base));
+                    if node.contains('@') {
+                        return Err(ConfigError::InvalidAddress {
+                            at: at(),
+                            address: crate::backend::redact_address(node),
+                            reason: CREDENTIALS_IN_ADDRESS.to_owned(),
+                        });
+                    }
                     parse_address(node).map_err(|reason| ConfigError::InvalidAddress {
-                        at: self.sources.at(&format!("{}.nodes.{key}", self.base)),
+                        at: at(),
                         address: node.clone(),
                         reason,
                     })?;
@@ -487,6 +502,10 @@ impl Check<'_, '_> {
         Ok(())
     }
 }
+
+/// Why a Redis address holding `user:password@` is refused.
+const CREDENTIALS_IN_ADDRESS: &str =
+    "credentials do not go in an address; set `username` and `password` (or `password_file`)";
 
 /// Checks `host:port`: a non-empty host and a port from 1 to 65535.
 pub(crate) fn parse_address(addr: &str) -> Result<(String, u16), String> {

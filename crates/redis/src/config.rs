@@ -196,6 +196,19 @@ fn hosts(servers: &[Server]) -> Vec<(String, u16)> {
         .collect()
 }
 
+/// `text` with the userinfo of every `user:password@host` in it replaced by `***`: fred's URL
+/// errors quote parts of the URL (`Invalid host:port for cluster node: u:pw@host:1`), and
+/// those may carry credentials.
+fn redact_userinfo(text: &str) -> String {
+    text.split(' ')
+        .map(|word| match word.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => word.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl RedisConfig {
     /// Parses a URL, keeping the defaults for everything a URL does not say.
     ///
@@ -210,8 +223,12 @@ impl RedisConfig {
     /// [`ErrorKind::Config`] when the URL is malformed. The message never repeats the URL, which
     /// may hold a password.
     pub fn from_url(url: &str) -> Result<Self> {
-        let parsed = FredConfig::from_url(url)
-            .map_err(|e| config_error(format!("invalid redis URL: {}", e.details())))?;
+        let parsed = FredConfig::from_url(url).map_err(|e| {
+            config_error(format!(
+                "invalid redis URL: {}",
+                redact_userinfo(e.details())
+            ))
+        })?;
         let mut config = Self {
             username: parsed.username,
             password: parsed.password,
@@ -367,6 +384,16 @@ mod tests {
         assert_eq!(c.username.as_deref(), Some("user"));
         assert_eq!(c.password.as_deref(), Some("pw"));
         assert!(c.tls.is_none());
+    }
+
+    #[test]
+    fn url_errors_quoting_a_node_hide_its_credentials() {
+        let err = RedisConfig::from_url(
+            "redis-cluster://127.0.0.1:7000?node=user:hunter2@127.0.0.1:7001",
+        )
+        .unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+        assert!(err.message().contains("***@127.0.0.1:7001"), "{err}");
     }
 
     #[test]

@@ -280,11 +280,16 @@ impl OpenAiEmbedder {
         if text.is_empty() {
             return "(no message)".into();
         }
-        let scrubbed = match &self.api_key {
+        truncate_chars(&self.scrub(text), MAX_SERVER_MESSAGE_CHARS)
+    }
+
+    /// `text` with the API key replaced: servers may repeat the request's `Authorization`
+    /// header in what they send back, and messages quote what servers send.
+    fn scrub(&self, text: String) -> String {
+        match &self.api_key {
             Some(key) => text.replace(key.secret.as_str(), "<redacted>"),
             None => text,
-        };
-        truncate_chars(&scrubbed, MAX_SERVER_MESSAGE_CHARS)
+        }
     }
 
     /// Decodes and checks a success body: one vector per input, in input order, each of the
@@ -292,8 +297,9 @@ impl OpenAiEmbedder {
     fn parse(&self, body: &[u8], expected: usize) -> Result<Vec<Vec<f32>>> {
         let bad =
             |what: String| Error::Embedding(format!("bad response from {}: {what}", self.endpoint));
-        let response: EmbeddingResponse =
-            serde_json::from_slice(body).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+        // serde_json's message quotes the offending string, which may be an echoed key.
+        let response: EmbeddingResponse = serde_json::from_slice(body)
+            .map_err(|e| bad(self.scrub(format!("malformed JSON: {e}"))))?;
         let data = response.data;
         if data.len() != expected {
             return Err(bad(format!(
