@@ -720,16 +720,44 @@ fn fill(
             ),
         });
     }
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::SecretFile {
+    let text = read_secret_file(path).map_err(|reason| ConfigError::SecretFile {
         at: sources.at(&file_field),
         path: path.to_owned(),
-        reason: e.to_string(),
+        reason,
     })?;
     let trimmed = text
         .strip_suffix('\n')
         .map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
     *slot = Some(Secret::new(trimmed));
     Ok(())
+}
+
+/// The longest secret file read: a password or key file is a few hundred bytes at most.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// Reads a secret file: a regular file of at most [`MAX_SECRET_FILE`] bytes of UTF-8. So
+/// `password_file: /dev/zero` is an error, not an exhausted memory, and a FIFO with no writer
+/// is refused instead of hanging the load.
+fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    // Checked before opening: opening a FIFO blocks until a writer comes.
+    if !std::fs::metadata(path)
+        .map_err(|e| e.to_string())?
+        .is_file()
+    {
+        return Err("not a regular file".to_owned());
+    }
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(format!(
+            "larger than {MAX_SECRET_FILE} bytes: not a secret file"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())
 }
 
 impl CacheConfig {

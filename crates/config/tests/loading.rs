@@ -378,6 +378,26 @@ fn a_missing_password_file_is_an_error_naming_the_field_and_path() {
 }
 
 #[test]
+fn a_password_file_that_is_a_device_or_huge_is_refused_not_read() {
+    let refused = |path: &str, why: &str| {
+        let err = CacheConfig::from_yaml_str(&format!(
+            "backends:\n  - type: redis\n    password_file: {path}\n"
+        ))
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::SecretFile { .. }), "{err:?}");
+        assert!(err.to_string().contains(why), "{err}");
+    };
+    // Endless: reading it would exhaust memory.
+    refused("/dev/zero", "not a regular file");
+    let dir = std::env::temp_dir().join(format!("lexicache-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big.pw");
+    std::fs::write(&big, vec![b'x'; 64 * 1024 + 1]).unwrap();
+    refused(big.to_str().unwrap(), "larger than 65536 bytes");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn string_lists_accept_lists_and_comma_separated_text() {
     let a = CacheConfig::from_yaml_str(
         "backends:\n  - type: memcached\n    servers: 127.0.0.1:1, 127.0.0.1:2\n",

@@ -78,6 +78,12 @@ impl fmt::Debug for MemcachedBackend {
 /// the connection as `$client`) within `$timeout`, and gives the connection back or drops it.
 /// Evaluates to `Result<Result<T, async_memcached::Error>>`: the outer error is the pool's or
 /// the timeout's.
+///
+/// The wait for a pooled connection and the exchange each have `$timeout`, not one deadline
+/// together: against a frozen server (which still completes TCP handshakes) a shared deadline
+/// leaves late callers a sliver of time for their exchange, so they churn through connections
+/// the server will have to work through when it wakes, and recovery takes seconds instead of
+/// milliseconds (`faults_memcached.rs` measures both).
 macro_rules! exchange {
     ($self:ident, $index:expr, $op:expr, $timeout:expr, |$client:ident| $call:expr) => {{
         let index = $index;
@@ -176,6 +182,26 @@ impl MemcachedBackend {
             .with_operation(op));
         }
         Ok(())
+    }
+
+    /// Refuses a value read back that is over the largest value this backend writes: another
+    /// client (or a backend configured with a larger limit) put it there, and handing it on
+    /// would break the limit callers size their buffers and decoders by. The server's item
+    /// limit bounds what the client read to get here.
+    fn check_read(&self, value: Option<&[u8]>, op: Operation) -> Result<()> {
+        let max = self.shared.max_value_size;
+        match value {
+            Some(v) if v.len() > max => Err(Error::new(
+                ErrorKind::ValueTooLarge,
+                self.shared.name.to_string(),
+            )
+            .with_operation(op)
+            .with_message(format!(
+                "stored value is {} bytes, over the maximum of {max} bytes: refused on read",
+                v.len()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The `exptime` for `ttl`, or `None` when the write must delete the key instead.
@@ -283,7 +309,11 @@ impl MemcachedBackend {
         match exchange!(self, index, Operation::Get, self.timeout(), |client| client
             .get(wk.as_bytes()))?
         {
-            Ok(value) => Ok(value.and_then(|v| v.data).map(Bytes::from)),
+            Ok(value) => {
+                let data = value.and_then(|v| v.data);
+                self.check_read(data.as_deref(), Operation::Get)?;
+                Ok(data.map(Bytes::from))
+            }
             Err(e) => Err(self.driver_error(e, Operation::Get, index)),
         }
     }
@@ -437,6 +467,7 @@ impl CacheBackend for MemcachedBackend {
         for values in try_join_all(per_server).await? {
             for v in values {
                 if let Some(data) = v.data {
+                    self.check_read(Some(&data), op)?;
                     found.insert(v.key, Bytes::from(data));
                 }
             }

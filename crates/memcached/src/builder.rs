@@ -163,7 +163,8 @@ impl MemcachedBackendBuilder {
     }
 
     /// The largest value accepted, in bytes; larger values are
-    /// [`ErrorKind::ValueTooLarge`] errors, raised before anything is sent.
+    /// [`ErrorKind::ValueTooLarge`] errors, raised before anything is sent; a larger value
+    /// another client stored is refused with the same error when read.
     ///
     /// Default: with [`connect`](Self::connect), the smallest `item_size_max` of the reachable
     /// servers minus [`ITEM_OVERHEAD`]; otherwise [`DEFAULT_MAX_VALUE_SIZE`]. Setting it above

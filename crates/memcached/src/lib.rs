@@ -15,8 +15,9 @@
 //!   deletes the key; `None` means the default TTL, or no expiry.
 //! - **Values** over `max_value_size` are rejected with
 //!   [`ErrorKind::ValueTooLarge`](lexicache_core::ErrorKind::ValueTooLarge) before anything is
-//!   sent. The default follows the servers' `item_size_max` (1 MiB unless memcached runs with
-//!   `-I`) minus [`ITEM_OVERHEAD`].
+//!   sent, and so is a value over it that another client stored, when it is read. The default
+//!   follows the servers' `item_size_max` (1 MiB unless memcached runs with `-I`) minus
+//!   [`ITEM_OVERHEAD`].
 //! - **Batches.** `get_many` sends one multi-key `get` per server; `set_many` pipelines its
 //!   `set`s over one connection per server; `delete_many` deletes one key after another on one
 //!   connection per server (memcached's `delete` has no multi-key form that reports which keys
