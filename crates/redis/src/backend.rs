@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) key_rules: KeyRules,
     pub(crate) max_value_size: usize,
     pub(crate) config: RedisConfig,
+    /// A stall check of the connection is running (see [`stall`](crate::stall)).
+    pub(crate) stall_watch: Arc<AtomicBool>,
 }
 
 impl Drop for Shared {
@@ -229,6 +232,9 @@ impl RedisBackend {
     }
 
     fn error(&self, err: FredError, op: Operation) -> Error {
+        if *err.kind() == fred::error::ErrorKind::Timeout {
+            crate::stall::watch(&self.shared);
+        }
         map_error(err, &self.shared.name, op)
     }
 
@@ -246,6 +252,26 @@ impl RedisBackend {
             .with_operation(op));
         }
         Ok(())
+    }
+
+    /// Refuses a value read back that is over the largest value this backend writes: another
+    /// client (or a backend configured with a larger limit) put it there, and handing it on
+    /// would break the limit callers size their buffers and decoders by. The whole reply has
+    /// been read by then, so this bounds what callers see, not what the client read.
+    fn check_read(&self, value: Option<&Bytes>, op: Operation) -> Result<()> {
+        let max = self.shared.max_value_size;
+        match value {
+            Some(v) if v.len() > max => Err(Error::new(
+                ErrorKind::ValueTooLarge,
+                self.shared.name.to_string(),
+            )
+            .with_operation(op)
+            .with_message(format!(
+                "stored value is {} bytes, over the maximum of {max} bytes: refused on read",
+                v.len()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The full key, built in one allocation that fred then sends without copying.
@@ -280,11 +306,14 @@ impl RedisBackend {
     /// `GET`, shared by `get` and `get_entry` so neither boxes a second future.
     async fn read(&self, key: &str) -> Result<Option<Bytes>> {
         self.check_key(key, Operation::Get)?;
-        self.shared
+        let value = self
+            .shared
             .cmd
             .get::<Option<Bytes>, _>(self.key(key))
             .await
-            .map_err(|e| self.error(e, Operation::Get))
+            .map_err(|e| self.error(e, Operation::Get))?;
+        self.check_read(value.as_ref(), Operation::Get)?;
+        Ok(value)
     }
 
     /// `GET` and `PTTL` of each full key, pipelined in one round trip, in order.
@@ -620,7 +649,9 @@ impl CacheBackend for RedisBackend {
             .read_with_ttl(&[self.key(key)])
             .await
             .map_err(|e| self.error(e, Operation::Get))?;
-        Ok(read.pop().flatten())
+        let entry = read.pop().flatten();
+        self.check_read(entry.as_ref().map(|(v, _)| v), Operation::Get)?;
+        Ok(entry)
     }
 
     /// `GET` and `PTTL` of every key in one pipeline (one per hash slot in a cluster, all in
@@ -631,18 +662,23 @@ impl CacheBackend for RedisBackend {
             return Ok(Vec::new());
         }
         let err = |e| self.error(e, Operation::GetMany);
-        if !self.is_cluster() {
-            return self.read_with_ttl(&full).await.map_err(err);
-        }
-        let groups = group_by_slot(full);
-        let replies = try_join_all(groups.iter().map(|(keys, _)| self.read_with_ttl(keys)))
-            .await
-            .map_err(err)?;
-        let mut out = vec![None; keys.len()];
-        for ((_, positions), entries) in groups.into_iter().zip(replies) {
-            for (pos, entry) in positions.into_iter().zip(entries) {
-                out[pos] = entry;
+        let out = if self.is_cluster() {
+            let groups = group_by_slot(full);
+            let replies = try_join_all(groups.iter().map(|(keys, _)| self.read_with_ttl(keys)))
+                .await
+                .map_err(err)?;
+            let mut out = vec![None; keys.len()];
+            for ((_, positions), entries) in groups.into_iter().zip(replies) {
+                for (pos, entry) in positions.into_iter().zip(entries) {
+                    out[pos] = entry;
+                }
             }
+            out
+        } else {
+            self.read_with_ttl(&full).await.map_err(err)?
+        };
+        for entry in &out {
+            self.check_read(entry.as_ref().map(|(v, _)| v), Operation::GetMany)?;
         }
         Ok(out)
     }
@@ -706,23 +742,29 @@ impl CacheBackend for RedisBackend {
         }
         let cmd = &self.shared.cmd;
         let err = |e| self.error(e, Operation::GetMany);
-        if !self.is_cluster() {
-            return cmd.mget::<Vec<Option<Bytes>>, _>(full).await.map_err(err);
-        }
-        // MGET needs one hash slot, so a cluster gets one MGET per slot, all in flight at once.
-        let groups = group_by_slot(full);
-        let replies = try_join_all(
-            groups
-                .iter()
-                .map(|(keys, _)| cmd.mget::<Vec<Option<Bytes>>, _>(keys.clone())),
-        )
-        .await
-        .map_err(err)?;
-        let mut out = vec![None; keys.len()];
-        for ((_, positions), values) in groups.into_iter().zip(replies) {
-            for (pos, value) in positions.into_iter().zip(values) {
-                out[pos] = value;
+        let out = if self.is_cluster() {
+            // MGET needs one hash slot, so a cluster gets one MGET per slot, all in flight at
+            // once.
+            let groups = group_by_slot(full);
+            let replies = try_join_all(
+                groups
+                    .iter()
+                    .map(|(keys, _)| cmd.mget::<Vec<Option<Bytes>>, _>(keys.clone())),
+            )
+            .await
+            .map_err(err)?;
+            let mut out = vec![None; keys.len()];
+            for ((_, positions), values) in groups.into_iter().zip(replies) {
+                for (pos, value) in positions.into_iter().zip(values) {
+                    out[pos] = value;
+                }
             }
+            out
+        } else {
+            cmd.mget::<Vec<Option<Bytes>>, _>(full).await.map_err(err)?
+        };
+        for value in &out {
+            self.check_read(value.as_ref(), Operation::GetMany)?;
         }
         Ok(out)
     }

@@ -242,8 +242,9 @@ impl RedisBackendBuilder {
     }
 
     /// The largest value accepted, in bytes. Default [`DEFAULT_MAX_VALUE_SIZE`]; larger values
-    /// are [`ErrorKind::ValueTooLarge`] errors, caught before anything is sent. Redis itself
-    /// accepts at most 512 MiB.
+    /// are [`ErrorKind::ValueTooLarge`] errors, caught before anything is sent. A larger value
+    /// another client stored is read in full, then refused with the same error rather than
+    /// returned. Redis itself accepts at most 512 MiB.
     pub fn max_value_size(mut self, max: usize) -> Self {
         self.max_value_size = max;
         self
@@ -297,6 +298,7 @@ impl RedisBackendBuilder {
             key_rules: self.key_rules,
             max_value_size: self.max_value_size,
             config: self.config,
+            stall_watch: Arc::default(),
         });
         Ok((shared, self.prefix))
     }

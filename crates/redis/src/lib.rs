@@ -8,6 +8,9 @@
 //! - batches in one round trip (`MGET`, pipelined `SET`, `DEL`), split by hash slot in a cluster;
 //! - `delete_pattern` and `clear` by `SCAN` + `UNLINK` on every primary, limited to the
 //!   backend's key prefix (never `KEYS`, `FLUSHDB` or `FLUSHALL`);
+//! - values over `max_value_size` are [`ValueTooLarge`](lexicache_core::ErrorKind::ValueTooLarge)
+//!   errors, on writes before anything is sent, and on reads (a value another client stored)
+//!   instead of a hit;
 //! - health from `PING` and the replication role of every primary;
 //! - `Connected` / `Disconnected` [events](lexicache_core::events) on an [`EventBus`](lexicache_core::EventBus);
 //! - distributed locks with fencing tokens ([`RedisLockStore`], atomic Lua scripts), which
@@ -66,6 +69,7 @@ mod events;
 mod lock;
 mod pattern;
 mod pubsub;
+mod stall;
 mod stats;
 
 pub use backend::RedisBackend;
