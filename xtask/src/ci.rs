@@ -1,4 +1,5 @@
-//! The CI steps (`ci`), the full suite with servers (`test`) and the benchmark (`bench`).
+//! The CI steps (`ci`), the full suite with servers and a 2-minute soak (`test`), and the
+//! benchmark (`bench`).
 
 use crate::{cargo, run_step, services, tidy, Result};
 
@@ -92,10 +93,22 @@ pub(crate) fn test() -> Result {
         models.to_string_lossy().into_owned(),
     ));
     services::print_env(&env);
-    let result = ci(&env);
+    let result = ci(&env).and_then(|()| {
+        // The bounded-memory run, in the dev profile: right after the tests its build is
+        // already done, and its memory figures hold in either profile.
+        eprintln!("\n==> cargo xtask soak --seconds {CI_SOAK_SECONDS} --dev");
+        crate::soak::soak(&[
+            "--seconds".to_owned(),
+            CI_SOAK_SECONDS.to_string(),
+            "--dev".to_owned(),
+        ])
+    });
     drop(guard);
     result
 }
+
+/// How long CI's soak runs: the 2 minutes the issue asks for when they fit the time budget.
+const CI_SOAK_SECONDS: u64 = 120;
 
 /// The hot-path benchmark; `args` go to `cargo bench` as given (put criterion's own flags
 /// after `--`).

