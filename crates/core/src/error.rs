@@ -252,6 +252,21 @@ impl Error {
         ))
     }
 
+    /// A [`ErrorKind::ValueTooLarge`] error for a value of `len` bytes *read back* from
+    /// `backend`, over its maximum of `max`: another client (or a backend configured with a
+    /// larger limit) stored it, and it is refused rather than handed to callers and decoders
+    /// sized by the limit.
+    #[must_use]
+    pub fn stored_value_too_large(
+        backend: impl Into<Cow<'static, str>>,
+        len: usize,
+        max: usize,
+    ) -> Self {
+        Self::new(ErrorKind::ValueTooLarge, backend).with_message(format!(
+            "stored value is {len} bytes, over the maximum of {max} bytes: refused on read"
+        ))
+    }
+
     /// A [`ErrorKind::Unsupported`] error for `operation`.
     #[must_use]
     pub fn unsupported(backend: impl Into<Cow<'static, str>>, operation: Operation) -> Self {

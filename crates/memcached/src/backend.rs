@@ -191,15 +191,12 @@ impl MemcachedBackend {
     fn check_read(&self, value: Option<&[u8]>, op: Operation) -> Result<()> {
         let max = self.shared.max_value_size;
         match value {
-            Some(v) if v.len() > max => Err(Error::new(
-                ErrorKind::ValueTooLarge,
-                self.shared.name.to_string(),
-            )
-            .with_operation(op)
-            .with_message(format!(
-                "stored value is {} bytes, over the maximum of {max} bytes: refused on read",
-                v.len()
-            ))),
+            Some(v) if v.len() > max => {
+                Err(
+                    Error::stored_value_too_large(self.shared.name.to_string(), v.len(), max)
+                        .with_operation(op),
+                )
+            }
             _ => Ok(()),
         }
     }

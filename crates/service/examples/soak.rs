@@ -311,20 +311,6 @@ impl Recorder for &'static BreakerWatch {
 
 // ----- memory ----------------------------------------------------------------------------------
 
-/// `VmRSS` and `VmHWM` of this process, in bytes.
-fn memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().strip_suffix("kB"))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 #[allow(clippy::cast_precision_loss)] // a figure for people: MiB with one decimal
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
@@ -813,7 +799,8 @@ fn sample(
     watch: &BreakerWatch,
     fault: &FaultNow,
 ) -> Sample {
-    let (rss, hwm) = memory();
+    let lexicache_testkit::process::Memory { rss, peak: hwm } =
+        lexicache_testkit::process::memory();
     Sample {
         at: started.elapsed(),
         rss,

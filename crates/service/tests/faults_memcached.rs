@@ -68,14 +68,9 @@ impl Rng {
     }
 }
 
-/// A field of `/proc/self/status` (`VmRSS`, `VmHWM`), in KiB.
-fn proc_status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
+/// This process's resident set size, in KiB.
+fn rss_kib() -> u64 {
+    lexicache_testkit::process::memory().rss / 1024
 }
 
 fn ms(d: Duration) -> f64 {
@@ -607,7 +602,7 @@ async fn one_of_two_servers_frozen_fails_only_its_keys_in_bounded_time_and_memor
     load.populate().await;
     let tasks = load.spawn(TASKS, PACE);
     tokio::time::sleep(WARMUP).await;
-    let rss_before = proc_status_kib("VmRSS");
+    let rss_before = rss_kib();
 
     load.set_phase(CHANGING);
     blocking(|| frozen.stop());
@@ -615,7 +610,7 @@ async fn one_of_two_servers_frozen_fails_only_its_keys_in_bounded_time_and_memor
     let mut rss_peak = rss_before;
     let frozen_at = Instant::now();
     while frozen_at.elapsed() < frozen::FREEZE {
-        rss_peak = rss_peak.max(proc_status_kib("VmRSS"));
+        rss_peak = rss_peak.max(rss_kib());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -624,7 +619,7 @@ async fn one_of_two_servers_frozen_fails_only_its_keys_in_bounded_time_and_memor
     let recovered_in = load.until_working(frozen::RECOVERY_BOUND).await;
     load.set_phase(RECOVERED);
     tokio::time::sleep(AFTER_RECOVERY).await;
-    rss_peak = rss_peak.max(proc_status_kib("VmRSS"));
+    rss_peak = rss_peak.max(rss_kib());
     load.finish(tasks).await;
     load.assert_clean();
 

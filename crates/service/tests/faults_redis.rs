@@ -58,16 +58,9 @@ fn reconnect(max_delay: Duration) -> ReconnectPolicy {
 /// The jitter `reconnect` adds to each delay.
 const RECONNECT_JITTER: Duration = Duration::from_millis(20);
 
-/// This process's resident set size, in bytes (`VmRSS` of /proc/self/status).
+/// This process's resident set size, in bytes.
 fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .expect("a VmRSS line in /proc/self/status")
-        * 1024
+    lexicache_testkit::process::memory().rss
 }
 
 const MIB: u64 = 1024 * 1024;

@@ -965,17 +965,10 @@ async fn plant_memcached(server: &str, key: &str, value: &[u8]) {
     );
 }
 
-/// The process's resident set and its peak, in MiB, from /proc/self/status.
+/// The process's resident set and its peak, in MiB.
 fn rss_mib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb / 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    let memory = lexicache_testkit::process::memory();
+    (memory.rss >> 20, memory.peak >> 20)
 }
 
 /// Every read of `key` (single, batch, with TTL, through the service) is a `ValueTooLarge`

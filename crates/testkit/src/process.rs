@@ -523,3 +523,35 @@ mod tests {
         assert!(!memcached.server.answers());
     }
 }
+
+/// This process's memory, from `/proc/self/status`: what fault and soak tests watch for growth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// The resident set now (`VmRSS`), in bytes.
+    pub rss: u64,
+    /// The highest resident set so far (`VmHWM`), in bytes.
+    pub peak: u64,
+}
+
+/// Reads this process's [`Memory`].
+///
+/// # Panics
+///
+/// When `/proc/self/status` cannot be read or lacks the fields (not Linux).
+#[must_use]
+pub fn memory() -> Memory {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+            .unwrap_or_else(|| panic!("no {name} line in /proc/self/status"))
+    };
+    Memory {
+        rss: field("VmRSS"),
+        peak: field("VmHWM"),
+    }
+}
