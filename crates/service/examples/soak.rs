@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use lexicache_core::{CircuitState, Error, ErrorKind};
+use lexicache_core::{CacheBackend, CircuitState, Error, ErrorKind};
 use lexicache_memcached::MemcachedBackend;
 use lexicache_redis::RedisBackend;
 use lexicache_service::layers::CircuitBreakerConfig;
@@ -404,14 +404,7 @@ async fn redis_target(redis: &RedisTarget) -> Result<Target, String> {
         .connect()
         .await
         .map_err(|e| format!("redis at {}: {e}", redis.server))?;
-    let service = CacheService::builder(backend)
-        .name("redis")
-        .namespace(unique_namespace("soak"))
-        .timeout(SERVICE_TIMEOUT)
-        .circuit_breaker(breaker())
-        .protection(Protection::default())
-        .tag_ttl(TAG_TTL)
-        .build();
+    let service = service(backend, "redis");
     Ok(Target {
         name: "redis",
         service,
@@ -420,6 +413,18 @@ async fn redis_target(redis: &RedisTarget) -> Result<Target, String> {
         connection_bound: 1,
         stats: Stats::default(),
     })
+}
+
+/// The service every target runs: both backends get the same production configuration.
+fn service(backend: impl CacheBackend, name: &str) -> CacheService {
+    CacheService::builder(backend)
+        .name(name)
+        .namespace(unique_namespace("soak"))
+        .timeout(SERVICE_TIMEOUT)
+        .circuit_breaker(breaker())
+        .protection(Protection::default())
+        .tag_ttl(TAG_TTL)
+        .build()
 }
 
 async fn memcached_target(servers: &[SocketAddr]) -> Result<Target, String> {
@@ -440,14 +445,7 @@ async fn memcached_target(servers: &[SocketAddr]) -> Result<Target, String> {
         .connect()
         .await
         .map_err(|e| format!("memcached: {e}"))?;
-    let service = CacheService::builder(backend)
-        .name("memcached")
-        .namespace(unique_namespace("soak"))
-        .timeout(SERVICE_TIMEOUT)
-        .circuit_breaker(breaker())
-        .protection(Protection::default())
-        .tag_ttl(TAG_TTL)
-        .build();
+    let service = service(backend, "memcached");
     Ok(Target {
         name: "memcached",
         service,
